@@ -1,0 +1,100 @@
+"""Build ltx-core modules from a checkpoint config and load their weights strictly.
+
+Each component is one torch module built on the meta device by ltx-core's own configurators, plus
+a key map from the official single-file layout to the module's state_dict. Loading is strict: a
+missing or unexpected key, or a shape mismatch, is an error naming the first few offenders.
+Imports torch and ltx-core; must not import export/ or build_engines/.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ltx_trt.model.compat import install_torchaudio_placeholder
+from ltx_trt.runtime.checkpoint import Header
+from ltx_trt.runtime.errors import UserError
+
+install_torchaudio_placeholder()
+
+_CONNECTOR_PREFIXES = ("model.diffusion_model.video_embeddings_connector.",
+                       "model.diffusion_model.audio_embeddings_connector.")
+
+
+@dataclass(frozen=True)
+class KeyMap:
+    """How a component's module keys are named in its weight file."""
+
+    prefixes: tuple[tuple[str, str], ...]  # (file prefix, module prefix)
+    excluded: tuple[str, ...] = ()  # file prefixes that look like ours but belong to another component
+    unused: tuple[str, ...] = ()  # exact file keys known to be present and deliberately not loaded
+
+    def module_key(self, file_key: str) -> str | None:
+        if file_key in self.unused or file_key.startswith(self.excluded):
+            return None
+        for file_prefix, module_prefix in self.prefixes:
+            if file_key.startswith(file_prefix):
+                return module_prefix + file_key[len(file_prefix):]
+        return None
+
+    def file_key(self, module_key: str) -> str:
+        for file_prefix, module_prefix in self.prefixes:
+            if module_key.startswith(module_prefix):
+                return file_prefix + module_key[len(module_prefix):]
+        raise KeyError(module_key)
+
+
+KEY_MAPS = {
+    "transformer": KeyMap((("model.diffusion_model.", ""),), excluded=_CONNECTOR_PREFIXES),
+    "connector": KeyMap((
+        ("text_embedding_projection.", "feature_extractor."),
+        (_CONNECTOR_PREFIXES[0], "video_connector."),
+        (_CONNECTOR_PREFIXES[1], "audio_connector."),
+    )),
+    "video_decoder": KeyMap((("vae.per_channel_statistics.", "per_channel_statistics."), ("vae.decoder.", "")),
+                            unused=("vae.per_channel_statistics.channel", "vae.per_channel_statistics.mean-of-stds")),
+    "audio_decoder": KeyMap((("audio_vae.per_channel_statistics.", "decoder.per_channel_statistics."),
+                             ("audio_vae.decoder.", "decoder."), ("vocoder.", "vocoder."))),
+    "upsampler": KeyMap((("", ""),)),
+}
+
+
+def key_mapping(module: torch.nn.Module, header: Header, keymap: KeyMap) -> dict[str, str]:
+    """module key -> file key for every persistent tensor; strict: refuses missing/unexpected/misshapen."""
+    expected = module.state_dict()
+    found = {}
+    for file_key in header.tensors:
+        module_key = keymap.module_key(file_key)
+        if module_key is not None:
+            found[module_key] = file_key
+    missing = [k for k in expected if k not in found]
+    unexpected = [found[k] for k in found if k not in expected]
+    misshapen = [f"{found[k]} {header.tensors[found[k]]['shape']} vs {list(v.shape)}"
+                 for k, v in expected.items() if k in found and list(v.shape) != header.tensors[found[k]]["shape"]]
+    for problem, keys in (("missing", missing), ("unexpected", unexpected), ("wrongly shaped", misshapen)):
+        if keys:
+            shown = ", ".join(keys[:4]) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
+            raise UserError(f"{header.path}: {len(keys)} {problem} tensor(s) for {type(module).__name__}: {shown}",
+                            "the file does not match the LTX-2.3 layout its config describes; re-download it")
+    return found
+
+
+def load_weights(module: torch.nn.Module, path: Path, mapping: dict[str, str], dtype: torch.dtype) -> torch.nn.Module:
+    """Materialise a meta module with tensors read (memory-mapped) from a safetensors file."""
+    from safetensors import safe_open
+
+    state = {}
+    with safe_open(str(path), framework="pt") as f:
+        for module_key, file_key in mapping.items():
+            tensor = f.get_tensor(file_key)
+            state[module_key] = tensor.to(dtype) if tensor.is_floating_point() else tensor
+    module.load_state_dict(state, strict=True, assign=True)
+    return _materialise_leftover_buffers(module)
+
+
+def _materialise_leftover_buffers(module: torch.nn.Module) -> torch.nn.Module:
+    leftovers = [name for name, b in module.named_buffers() if b.is_meta]
+    if leftovers:
+        raise UserError(f"{type(module).__name__} has buffers not stored in the checkpoint: {leftovers[:4]}",
+                        "this is a bug in ltx-trt's module construction; please report it")
+    return module.eval()

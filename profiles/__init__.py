@@ -1,0 +1,1 @@
+"""GPU profiles (TOML data); the file names are the valid --gpu values."""

@@ -1,0 +1,84 @@
+"""Reading and identifying an official LTX checkpoint from its safetensors header alone.
+
+No tensor is loaded: the first 8 bytes give the header length, the header is JSON with the tensor
+table and `__metadata__` (`config` JSON string, `model_version`). Pure Python.
+"""
+
+import hashlib
+import json
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from ltx_trt.runtime.errors import UserError
+
+MAX_HEADER_BYTES = 256 * 1024 * 1024
+SUPPORTED_VERSION = "2.3"
+
+
+@dataclass(frozen=True)
+class Header:
+    path: Path
+    tensors: dict  # key -> {"dtype", "shape", "data_offsets"}
+    metadata: dict  # the raw string-to-string `__metadata__`
+    data_start: int  # byte offset of the data section (8 + header length)
+    fingerprint: str  # sha256 of the header bytes and the file size: cheap identity for staleness checks
+
+    @property
+    def config(self) -> dict:
+        return json.loads(self.metadata["config"])
+
+
+def read_header(path: Path) -> Header:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint not found: {path}", "pass the path of the .safetensors file with --checkpoint")
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(8)
+        (length,) = struct.unpack("<Q", head) if len(head) == 8 else (None,)
+        if length is None or length > min(size - 8, MAX_HEADER_BYTES):
+            raise UserError(f"{path} is not a safetensors file (corrupt or truncated header)",
+                            "re-download the checkpoint; its first 8 bytes must give the header length")
+        raw = f.read(length)
+    try:
+        table = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UserError(f"{path} has a corrupt safetensors header ({err})", "re-download the checkpoint") from err
+    metadata = table.pop("__metadata__", None) or {}
+    fingerprint = hashlib.sha256(raw + str(size).encode()).hexdigest()
+    return Header(path, table, metadata, 8 + length, fingerprint)
+
+
+def describe(header: Header) -> str:
+    """What this file appears to be, for error messages."""
+    keys = header.tensors.keys()
+    if any("lora_A" in k or "lora_B" in k or ".lora_" in k for k in keys):
+        return "a LoRA (it holds lora_A/lora_B tensors)"
+    version = header.metadata.get("model_version", "")
+    if "config" not in header.metadata:
+        return f"a safetensors file without an LTX config in its metadata ({len(keys)} tensors)"
+    if version:
+        return f"an LTX checkpoint with model_version {version!r}"
+    transformer = json.loads(header.metadata["config"]).get("transformer", {})
+    if not transformer.get("apply_gated_attention", False):
+        return "an LTX-2 (19B) checkpoint (no gated attention in its config)"
+    return "an LTX checkpoint without model_version"
+
+
+def check_ltx23(header: Header) -> dict:
+    """Return the architecture config of an LTX-2.3 checkpoint, or refuse the file with what it is."""
+    version = header.metadata.get("model_version", "")
+    if not version.startswith(SUPPORTED_VERSION) or "config" not in header.metadata:
+        raise UserError(f"{header.path} is {describe(header)}, not LTX-2.3",
+                        "ltx-trt supports LTX-2.3 only: use ltx-2.3-22b-distilled.safetensors or ltx-2.3-22b-dev.safetensors")
+    try:
+        config = header.config
+    except json.JSONDecodeError as err:
+        raise UserError(f"{header.path}: the config in its metadata is not valid JSON ({err})",
+                        "re-download the checkpoint") from err
+    missing = [s for s in ("transformer", "vae", "audio_vae", "vocoder") if s not in config]
+    if missing:
+        raise UserError(f"{header.path}: config lacks the section(s) {', '.join(missing)}",
+                        "this is not a complete LTX-2.3 single-file checkpoint")
+    return config

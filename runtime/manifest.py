@@ -1,0 +1,53 @@
+"""Manifests: JSON files written last and atomically, whose presence means a stage finished.
+
+Also file hashing. Imports only the standard library and runtime.errors.
+"""
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from ltx_trt.runtime.errors import UserError
+
+MANIFEST_NAME = "manifest.json"
+
+
+def sha256_file(path: Path, chunk_bytes: int = 16 << 20) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        while chunk := f.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_json(data) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def write_atomic(path: Path, data: dict) -> None:
+    """Write JSON to a temporary file in the same folder, fsync, then rename over `path`."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_manifest(path: Path, fix: str) -> dict:
+    """Read a manifest; a missing or unreadable one is a user error whose hint is the command `fix`."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"no manifest at {path}", f"run: {fix}")
+    try:
+        return json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UserError(f"manifest {path} is corrupt ({err})", f"run: {fix}") from err

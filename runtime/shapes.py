@@ -1,0 +1,148 @@
+"""Shape arithmetic: profile bucket + model dims -> latent grids -> tensor specs per engine.
+
+Pure Python (no torch, no TensorRT) so that every stage can import it. The tensor names here are
+the ONNX I/O names, the runtime buffer names and the manifest keys: one name per tensor.
+"""
+
+from dataclasses import dataclass
+
+from ltx_trt.runtime.profiles import Bucket
+
+CONTEXT_TOKENS = 1024  # the Gemma tokenizer pads every prompt to 1024 tokens
+VIDEO_LATENT_CHANNELS = 128
+AUDIO_LATENT_CHANNELS, AUDIO_MEL_BINS = 8, 16  # one audio token = 8 x 16 = 128 values
+AUDIO_LATENTS_PER_SECOND = 25  # 16 kHz / hop 160 / 4x latent downsampling
+VOCODER_SAMPLES_PER_MEL_FRAME = 160
+OUTPUT_SAMPLE_RATE = 48_000
+TIME_SCALE, SPACE_SCALE = 8, 32  # video VAE compression
+
+
+@dataclass(frozen=True)
+class ModelDims:
+    """The few model widths that decide tensor shapes, read from the checkpoint and Gemma configs."""
+
+    video_heads: int
+    video_head_dim: int
+    audio_heads: int
+    audio_head_dim: int
+    audio_cross_dim: int
+    gemma_hidden: int
+    gemma_layers: int
+
+    @property
+    def video_dim(self) -> int:
+        return self.video_heads * self.video_head_dim
+
+    @property
+    def audio_dim(self) -> int:
+        return self.audio_heads * self.audio_head_dim
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str  # "float32" | "bfloat16" | "int64"
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A video latent grid (F', H', W') plus the audio token count for the same clip."""
+
+    frames: int
+    height: int
+    width: int
+    audio_tokens: int
+
+    @property
+    def video_tokens(self) -> int:
+        return self.frames * self.height * self.width
+
+
+def latent_grid(width: int, height: int, frames: int, fps: int) -> Grid:
+    if frames % TIME_SCALE != 1:
+        raise ValueError(f"frames must be 8k+1, got {frames}")
+    if width % SPACE_SCALE or height % SPACE_SCALE:
+        raise ValueError(f"width/height must be multiples of 32, got {width}x{height}")
+    audio = round(frames / fps * AUDIO_LATENTS_PER_SECOND)
+    return Grid((frames - 1) // TIME_SCALE + 1, height // SPACE_SCALE, width // SPACE_SCALE, audio)
+
+
+def stage_grids(bucket: Bucket) -> tuple[Grid, Grid]:
+    """Stage 1 runs at half width and height; stage 2 at the bucket's full size."""
+    full = latent_grid(bucket.width, bucket.height, bucket.frames, bucket.fps)
+    half = latent_grid(bucket.width // 2, bucket.height // 2, bucket.frames, bucket.fps)
+    return half, full
+
+
+def audio_samples(audio_tokens: int) -> int:
+    """Samples per channel at 48 kHz: 4 mel frames per latent (causal: minus 3), 160 per frame, x3."""
+    mel_frames = 4 * audio_tokens - 3
+    return mel_frames * VOCODER_SAMPLES_PER_MEL_FRAME * (OUTPUT_SAMPLE_RATE // 16_000)
+
+
+def _f(name: str, shape: tuple[int, ...], float_dtype: str) -> TensorSpec:
+    return TensorSpec(name, shape, float_dtype)
+
+
+def text_encoder_specs(dims: ModelDims, dtype: str) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    tokens = (1, CONTEXT_TOKENS)
+    hidden = (1, CONTEXT_TOKENS, dims.gemma_hidden, dims.gemma_layers + 1)
+    return ([TensorSpec("input_ids", tokens, "int64"), TensorSpec("attention_mask", tokens, "int64")],
+            [_f("hidden_states", hidden, dtype)])
+
+
+def connector_specs(dims: ModelDims, dtype: str) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    inputs, outputs = text_encoder_specs(dims, dtype)
+    return ([outputs[0], inputs[1]],
+            [_f("video_context", (1, CONTEXT_TOKENS, dims.video_dim), dtype),
+             _f("audio_context", (1, CONTEXT_TOKENS, dims.audio_dim), dtype)])
+
+
+def transformer_specs(dims: ModelDims, grid: Grid, dtype: str) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    nv, na = grid.video_tokens, grid.audio_tokens
+    half_cross = dims.audio_cross_dim // 2
+    inputs = [
+        _f("video_tokens", (1, nv, VIDEO_LATENT_CHANNELS), dtype),
+        _f("audio_tokens", (1, na, AUDIO_LATENT_CHANNELS * AUDIO_MEL_BINS), dtype),
+        TensorSpec("video_timesteps", (1, nv), "float32"),  # sigma x denoise mask, per token
+        TensorSpec("audio_timesteps", (1, na), "float32"),
+        TensorSpec("video_sigma", (1,), "float32"),
+        TensorSpec("audio_sigma", (1,), "float32"),
+        _f("video_context", (1, CONTEXT_TOKENS, dims.video_dim), dtype),
+        _f("audio_context", (1, CONTEXT_TOKENS, dims.audio_dim), dtype),
+    ]
+    # RoPE tables (B, heads, tokens, head_dim / 2), computed on the host by the reference code.
+    rope = {
+        "video_rope": (dims.video_heads, nv, dims.video_head_dim // 2),
+        "audio_rope": (dims.audio_heads, na, dims.audio_head_dim // 2),
+        "video_cross_rope": (dims.video_heads, nv, half_cross // dims.video_heads),
+        "audio_cross_rope": (dims.audio_heads, na, half_cross // dims.audio_heads),
+    }
+    for prefix, shape in rope.items():
+        inputs += [_f(f"{prefix}_cos", (1, *shape), dtype), _f(f"{prefix}_sin", (1, *shape), dtype)]
+    outputs = [_f("video_velocity", (1, nv, VIDEO_LATENT_CHANNELS), dtype),
+               _f("audio_velocity", (1, na, AUDIO_LATENT_CHANNELS * AUDIO_MEL_BINS), dtype)]
+    return inputs, outputs
+
+
+def upsampler_specs(low: Grid, dtype: str) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    c = VIDEO_LATENT_CHANNELS
+    return ([_f("stage1_video_latent", (1, c, low.frames, low.height, low.width), dtype)],
+            [_f("stage2_video_latent", (1, c, low.frames, 2 * low.height, 2 * low.width), dtype)])
+
+
+def video_decoder_specs(grid: Grid, dtype: str) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    frames = TIME_SCALE * (grid.frames - 1) + 1
+    pixels = (1, 3, frames, grid.height * SPACE_SCALE, grid.width * SPACE_SCALE)
+    return ([_f("video_latent", (1, VIDEO_LATENT_CHANNELS, grid.frames, grid.height, grid.width), dtype)],
+            [_f("video_pixels", pixels, dtype)])
+
+
+def audio_decoder_specs(grid: Grid, dtype: str) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    latent = (1, AUDIO_LATENT_CHANNELS, grid.audio_tokens, AUDIO_MEL_BINS)
+    return ([_f("audio_latent", latent, dtype)],
+            [TensorSpec("audio_waveform", (1, 2, audio_samples(grid.audio_tokens)), "float32")])
