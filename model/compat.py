@@ -6,6 +6,7 @@ torchaudio that loads against torch 2.13 (the CPU torch used here), so when torc
 imported we register a placeholder module whose every attribute raises a clear ImportError.
 """
 
+import importlib.machinery
 import importlib.util
 import sys
 import types
@@ -31,5 +32,9 @@ def install_torchaudio_placeholder() -> bool:
             return False
         except (ImportError, OSError):  # present but built for another torch
             pass
-    sys.modules["torchaudio"] = _MissingTorchaudio("torchaudio")
+    placeholder = _MissingTorchaudio("torchaudio")
+    # A spec without a loader: importlib.util.find_spec() (used by transformers' availability
+    # checks) then works, and no distribution metadata exists, so they report "not available".
+    placeholder.__spec__ = importlib.machinery.ModuleSpec("torchaudio", None)
+    sys.modules["torchaudio"] = placeholder
     return True

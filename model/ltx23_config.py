@@ -42,6 +42,10 @@ FULL_CONFIG = {
         "connector_num_learnable_registers": 128, "connector_apply_gated_attention": True,
         "causal_temporal_positioning": True, "connector_norm_output": True, "connector_learnable_registers_std": 1,
         "norm_num_groups": 32, "num_embeds_ada_norm": 1000,
+        # Checked (not read) by ltx-core's configurator: the real header carries them.
+        "dropout": 0.0, "num_vector_embeds": None, "use_linear_projection": False, "only_cross_attention": False,
+        "cross_attention_norm": True, "double_self_attention": False, "upcast_attention": False,
+        "use_audio_video_cross_attention": True, "share_ff": False, "av_cross_ada_norm": True,
     },
     "vae": {
         "_class_name": "CausalVideoAutoencoder", "dims": 3, "in_channels": 3, "out_channels": 3,
@@ -78,7 +82,11 @@ _TINY_OVERRIDES = {
         "audio_connector_num_attention_heads": 2, "audio_connector_attention_head_dim": 16,
         "connector_num_learnable_registers": 128, "caption_channels": 64,
     },
-    "vae": {"encoder_base_channels": 8, "decoder_base_channels": 8},
+    # The encoder's width is tied to the 128 latent channels; the tiny one keeps only the compress blocks
+    # (it is never exported; it is in the file for the real key layout).
+    "vae": {"encoder_base_channels": 8, "decoder_base_channels": 8,
+            "encoder_blocks": [["compress_space_res", {"multiplier": 2}], ["compress_time_res", {"multiplier": 2}],
+                               ["compress_all_res", {"multiplier": 2}], ["compress_all_res", {"multiplier": 1}]]},
     "audio_vae": {"model": {"params": {"ddconfig": {"ch": 8}}}},
     "vocoder": {"vocoder": {"upsample_initial_channel": 32}, "bwe": {"upsample_initial_channel": 16}},
 }

@@ -1,0 +1,27 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   installs into .venv and runs the main job on the embedded tiny model
+#   make test   installs into .venv and runs the test suite
+VENV ?= .venv
+PY := $(VENV)/bin/python
+LTX := $(VENV)/bin/ltx-trt
+GPU ?= rtx4090
+
+.PHONY: install demo test bench clean
+
+$(VENV)/.installed: requirements/cpu.txt pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q --no-deps -r requirements/cpu.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(LTX) export --gpu $(GPU) --model tiny
+
+test: install
+	$(PY) -m pytest -q -m "not slow" tests
+
+clean:
+	rm -rf $(VENV) artifacts

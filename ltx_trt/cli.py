@@ -1,0 +1,124 @@
+"""The `ltx-trt` command: export, build-engines, run, doctor.
+
+Command bodies are a few lines: parse, resolve, call the stage. Heavy imports (torch, ltx-core,
+TensorRT) happen inside the commands so that `ltx-trt --help` is instant.
+"""
+
+import sys
+from functools import wraps
+from pathlib import Path
+
+import click
+
+from ltx_trt.runtime.errors import UserError
+from ltx_trt.runtime.profiles import available_profiles
+
+_ARTIFACTS_HELP = "Folder holding <model>/<profile>/onnx and engines (default: ./artifacts)."
+
+
+def _user_errors(command):
+    """Print a UserError as two lines (message, hint) and exit 1; anything else keeps its traceback."""
+
+    @wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except UserError as err:
+            click.echo(f"error: {err.message}", err=True)
+            if err.hint:
+                click.echo(f"hint: {err.hint}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+def _model_options(command):
+    options = [
+        click.option("--gpu", "profile_name", required=True, metavar="PROFILE",
+                     help=f"GPU profile, one of: {', '.join(available_profiles())}."),
+        click.option("--model", type=click.Choice(["tiny"]), default=None,
+                     help="Use the embedded tiny model (generated locally, nothing downloaded)."),
+        click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
+                     help="Official LTX-2.3 single-file checkpoint (ltx-2.3-22b-*.safetensors)."),
+        click.option("--artifacts", type=click.Path(path_type=Path), default=Path("artifacts"), help=_ARTIFACTS_HELP),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _resolve(model, checkpoint, gemma, upsampler, artifacts):
+    from ltx_trt.runtime import source
+
+    if model == "tiny":
+        if checkpoint is not None:
+            raise UserError("both --model tiny and --checkpoint given", "pass one of them")
+        from ltx_trt.model.tiny import ensure_tiny_model
+
+        ensure_tiny_model(source.tiny_dir(artifacts))
+        return source.tiny_source(artifacts)
+    return source.file_source(checkpoint, gemma, upsampler)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ltx-trt")
+def main():
+    """Ahead-of-time compiled TensorRT pipeline for LTX-2.3 (22B audio-video).
+
+    \b
+    Three stages, each reading and writing a folder with a manifest:
+      ltx-trt export        --gpu rtx4090 --checkpoint FILE --gemma DIR   (PyTorch -> ONNX)
+      ltx-trt build-engines --gpu rtx4090 --checkpoint FILE               (ONNX -> TensorRT)
+      ltx-trt run           --gpu rtx4090 --checkpoint FILE --gemma DIR --prompt TEXT
+    Add --model tiny instead of the checkpoint to try everything on an embedded tiny model.
+    """
+
+
+@main.command()
+@_model_options
+@click.option("--gemma", type=click.Path(path_type=Path), default=None,
+              help="Gemma-3-12B folder in Hugging Face layout (config, tokenizer, weights).")
+@click.option("--upsampler", type=click.Path(path_type=Path), default=None,
+              help="x2 spatial upsampler file (default: ltx-2.3-spatial-upscaler-x2-*.safetensors next to the checkpoint).")
+@click.option("--component", "components", multiple=True, metavar="NAME",
+              help="Export only this component (repeatable): text_encoder, connector, transformer, upsampler, "
+                   "video_decoder, audio_decoder.")
+@_user_errors
+def export(profile_name, model, checkpoint, artifacts, gemma, upsampler, components):
+    """Export every component to static-shape ONNX for one GPU profile.
+
+    Writes <artifacts>/<model>/<profile>/onnx/ with one .onnx per component and shape bucket,
+    reference inputs/outputs from PyTorch, and manifest.json (written last: its presence means the
+    export finished).
+    """
+    from ltx_trt.export.pipeline import export_model
+    from ltx_trt.runtime.profiles import load_profile
+
+    profile = load_profile(profile_name)
+    src = _resolve(model, checkpoint, gemma, upsampler, artifacts)
+    export_model(src, profile, artifacts, components or None)
+
+
+@main.command("build-engines")
+@_model_options
+@click.option("--force", is_flag=True, help="Rebuild every engine even if nothing changed.")
+@_user_errors
+def build_engines(profile_name, model, checkpoint, artifacts, force):
+    """Build TensorRT engines from the exported ONNX for one GPU profile."""
+    from ltx_trt.build_engines.build import build_all
+    from ltx_trt.runtime.profiles import load_profile
+    from ltx_trt.runtime.source import TINY_ID
+
+    profile = load_profile(profile_name)
+    model_id = TINY_ID if model == "tiny" else _checkpoint_id(checkpoint)
+    build_all(model_id, profile, artifacts, force=force)
+
+
+def _checkpoint_id(checkpoint: Path | None) -> str:
+    if checkpoint is None:
+        raise UserError("no model given", "pass --model tiny or --checkpoint FILE")
+    return Path(checkpoint).stem
+
+
+if __name__ == "__main__":
+    main()

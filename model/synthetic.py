@@ -1,0 +1,95 @@
+"""Synthetic checkpoints: the real key layout and config with seeded random weights.
+
+The same code writes the embedded tiny model and the full-size 22B stand-in: the tensor table comes
+from ltx-core modules built on the meta device, and tensors are generated and written one at a time
+(a streaming safetensors writer), so a 46 GB file never sits in RAM.
+Imports torch and ltx-core; must not import export/ or build_engines/.
+"""
+
+import json
+import struct
+import zlib
+from pathlib import Path
+
+import torch
+
+from ltx_trt.model import components
+from ltx_trt.model.loading import KEY_MAPS
+
+_ST_DTYPES = {torch.float32: "F32", torch.bfloat16: "BF16", torch.float16: "F16", torch.int64: "I64"}
+
+
+def ltx_tensor_table(config: dict, gemma_hidden: int, gemma_layers: int) -> dict[str, tuple]:
+    """file key -> (shape, module key) for every tensor of the official LTX-2.3 single file."""
+    with torch.device("meta"):
+        modules = {
+            "transformer": (components.transformer(config), KEY_MAPS["transformer"]),
+            "connector": (components.connector(config, gemma_hidden, gemma_layers), KEY_MAPS["connector"]),
+            "video_decoder": (components.video_decoder(config), KEY_MAPS["video_decoder"]),
+            "audio_decoder": (components.audio_decoder(config), KEY_MAPS["audio_decoder"]),
+            "video_encoder": (components.video_encoder(config), components.ENCODER_KEY_MAPS["video_encoder"]),
+            "audio_encoder": (components.audio_encoder(config), components.ENCODER_KEY_MAPS["audio_encoder"]),
+        }
+    table = {}
+    for module, keymap in modules.values():
+        for module_key, tensor in module.state_dict().items():
+            table[keymap.file_key(module_key)] = (tuple(tensor.shape), module_key)
+    return table
+
+
+def module_tensor_table(module: torch.nn.Module) -> dict[str, tuple]:
+    return {key: (tuple(t.shape), key) for key, t in module.state_dict().items()}
+
+
+def random_tensor(key: str, shape: tuple, seed: int) -> torch.Tensor:
+    """A deterministic float32 tensor for `key`, scaled so activations of a random model stay O(1)."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(key.encode()))
+    if len(shape) == 0:
+        return torch.ones(())
+    if key.endswith(("std-of-means", "mean-of-stds")):
+        return torch.rand(shape, generator=generator) + 0.5  # a positive spread
+    values = torch.randn(shape, generator=generator)
+    last = key.rsplit(".", 1)[-1]
+    if len(shape) == 1 and last == "weight":  # norm weights: near one
+        return 1.0 + 0.1 * values
+    if len(shape) == 1:  # biases, statistics, per-channel parameters
+        return 0.02 * values
+    fan_in = max(1, int(torch.tensor(shape[1:]).prod()))
+    return values / fan_in**0.5
+
+
+def write_safetensors(path: Path, table: dict[str, tuple], metadata: dict, dtype: torch.dtype, seed: int,
+                      progress=None) -> None:
+    """Write `table` (key -> (shape, ...)) as a safetensors file, generating one tensor at a time."""
+    keys = sorted(table)
+    itemsize = torch.tensor([], dtype=dtype).element_size()
+    header, offset = {"__metadata__": metadata}, 0
+    for key in keys:
+        nbytes = itemsize * int(torch.tensor(table[key][0]).prod())
+        header[key] = {"dtype": _ST_DTYPES[dtype], "shape": list(table[key][0]), "data_offsets": [offset, offset + nbytes]}
+        offset += nbytes
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)  # the data section starts 8-byte aligned
+    tmp = Path(path).with_name(Path(path).name + ".partial")
+    with tmp.open("wb") as f:
+        f.write(struct.pack("<Q", len(raw)) + raw)
+        for i, key in enumerate(keys):
+            tensor = random_tensor(key, table[key][0], seed).to(dtype).contiguous()
+            f.write(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+            if progress:
+                progress(i + 1, len(keys), key)
+    tmp.replace(path)
+
+
+def write_ltx_checkpoint(path: Path, config: dict, gemma_hidden: int, gemma_layers: int, *,
+                         dtype: torch.dtype = torch.bfloat16, seed: int = 0, model_version: str, progress=None):
+    table = ltx_tensor_table(config, gemma_hidden, gemma_layers)
+    metadata = {"config": json.dumps(config), "model_version": model_version}
+    write_safetensors(path, table, metadata, dtype, seed, progress)
+
+
+def write_upsampler_checkpoint(path: Path, upsampler_config: dict, *, dtype: torch.dtype = torch.bfloat16,
+                               seed: int = 0) -> None:
+    with torch.device("meta"):
+        module = components.upsampler(upsampler_config)
+    write_safetensors(path, module_tensor_table(module), {"config": json.dumps(upsampler_config)}, dtype, seed)

@@ -1,0 +1,41 @@
+from ltx_trt.runtime import shapes
+from ltx_trt.runtime.plan import profile_graphs
+from ltx_trt.runtime.profiles import load_profile
+
+FULL = shapes.ModelDims(video_heads=32, video_head_dim=128, audio_heads=32, audio_head_dim=64,
+                        audio_cross_dim=2048, gemma_hidden=3840, gemma_layers=48)
+
+
+def test_latent_grids_match_the_model_brief():
+    # ltx23-model.md section 3: token counts of the four reference cases.
+    assert shapes.latent_grid(768, 512, 121, 24).video_tokens == 6144
+    assert shapes.latent_grid(1280, 704, 241, 24).video_tokens == 27280
+    assert shapes.latent_grid(640, 352, 241, 24).video_tokens == 6820
+    assert shapes.latent_grid(384, 256, 121, 24).video_tokens == 1536
+    assert shapes.latent_grid(768, 512, 121, 24).audio_tokens == 126
+    assert shapes.latent_grid(1280, 704, 241, 24).audio_tokens == 251
+
+
+def test_audio_samples_are_48k_for_the_clip():
+    # (4 Na - 3) mel frames x 160 samples at 16 kHz, x3 for 48 kHz.
+    assert shapes.audio_samples(126) == 240_480
+    assert shapes.audio_samples(251) == 480_480
+
+
+def test_transformer_specs_have_full_size_rope_tables():
+    grid = shapes.latent_grid(768, 512, 121, 24)
+    inputs, outputs = shapes.transformer_specs(FULL, grid, "bfloat16")
+    by_name = {s.name: s for s in inputs}
+    assert by_name["video_rope_cos"].shape == (1, 32, 6144, 64)
+    assert by_name["audio_rope_cos"].shape == (1, 32, 126, 32)
+    assert by_name["video_cross_rope_sin"].shape == (1, 32, 6144, 32)
+    assert by_name["video_timesteps"].dtype == "float32"
+    assert [o.name for o in outputs] == ["video_velocity", "audio_velocity"]
+
+
+def test_profile_plan_has_one_graph_per_component_and_shape():
+    profile = load_profile("rtx4090")
+    keys = [g.key for g in profile_graphs(profile, FULL)]
+    assert keys[:2] == ["text_encoder", "connector"]
+    assert "transformer.768x512-5s.stage1" in keys and "transformer.1280x704-10s.stage2" in keys
+    assert len(keys) == len(set(keys)) == 2 + 5 * len(profile.buckets)
