@@ -87,7 +87,8 @@ _TINY_OVERRIDES = {
     "vae": {"encoder_base_channels": 8, "decoder_base_channels": 8,
             "encoder_blocks": [["compress_space_res", {"multiplier": 2}], ["compress_time_res", {"multiplier": 2}],
                                ["compress_all_res", {"multiplier": 2}], ["compress_all_res", {"multiplier": 1}]]},
-    "audio_vae": {"model": {"params": {"ddconfig": {"ch": 8}}}},
+    # The audio decoder sizes its latent statistics by `ch`, which must stay 128; shrink depth instead.
+    "audio_vae": {"model": {"params": {"ddconfig": {"ch_mult": [1, 1, 1], "num_res_blocks": 1}}}},
     "vocoder": {"vocoder": {"upsample_initial_channel": 32}, "bwe": {"upsample_initial_channel": 16}},
 }
 

@@ -1,0 +1,130 @@
+"""Trace a plain-tensor wrapper to ONNX and save it with its weights as external data.
+
+Weights that are zero-copy views of a safetensors file (model/weights.py) are not copied: the ONNX
+external-data entries point at their bytes inside a hard link of that file placed next to the .onnx.
+Everything else large goes to `<graph>.data`; small constants stay inline.
+Imports torch, onnx, onnx_ir; must not import build_engines/.
+"""
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+
+import onnx
+import onnx_ir as ir
+import torch
+
+from ltx_trt.model.weights import origin_of
+from ltx_trt.runtime.plan import Graph
+
+OPSET = 20
+INLINE_BYTES = 1 << 16  # initializers above this size go to external data
+
+
+def trace(wrapper: torch.nn.Module, args: list[torch.Tensor], graph: Graph, overrides=contextlib.nullcontext):
+    """torch's dynamo exporter without its optimizer, then the optimizer with weights held out of folding."""
+    with torch.no_grad(), overrides():
+        program = torch.onnx.export(
+            wrapper, tuple(args), dynamo=True, opset_version=OPSET, optimize=False, verbose=False,
+            input_names=[s.name for s in graph.inputs], output_names=[s.name for s in graph.outputs],
+        )
+    names = [n for n, _ in wrapper.named_parameters()] + [n for n, _ in wrapper.named_buffers()]
+    optimize_keeping_weights(program.model, names)
+    return program.model
+
+
+def optimize_keeping_weights(model: ir.Model, weight_names: list[str]) -> None:
+    """Run the onnxscript optimizer (constant folding, sequence-op cleanup) without touching weights.
+
+    The optimizer never folds through a graph *input*, so weights are listed as inputs while it runs:
+    no Transpose(W) or Slice(table) gets folded into a renamed copy, every weight keeps its state_dict
+    name and the checkpoint's layout, and no weight data is read.
+    """
+    import onnxscript.optimizer
+
+    graph = model.graph
+    weights = [graph.initializers.pop(n) for n in weight_names if n in graph.initializers]
+    values = [w.const_value for w in weights]
+    for weight in weights:
+        weight.const_value = None
+    graph.inputs.extend(weights)
+    try:
+        onnxscript.optimizer.optimize(model)
+    finally:
+        for weight, value in zip(weights, values):
+            graph.inputs.remove(weight)
+            weight.const_value = value
+            graph.register_initializer(weight)
+
+
+def save(model: ir.Model, wrapper: torch.nn.Module, out_dir: Path, stem: str) -> list[Path]:
+    """Write `<stem>.onnx` (graph only) and return the external data files it references."""
+    tensors = {**dict(wrapper.named_parameters()), **dict(wrapper.named_buffers())}
+    links: dict[Path, str] = {}
+    own = _DataFile(out_dir / f"{stem}.data")
+    for name, value in list(model.graph.initializers.items()):
+        tensor = tensors.get(name)
+        origin = origin_of(tensor) if tensor is not None else None
+        location = _link(origin.path, out_dir, links) if origin is not None else None
+        if location is not None:
+            value.const_value = ir.ExternalTensor(location, origin.offset, origin.nbytes, value.dtype,
+                                                  shape=value.shape, name=name, base_dir=str(out_dir))
+        elif value.const_value is not None and value.const_value.nbytes > INLINE_BYTES:
+            value.const_value = own.append(name, value.const_value, out_dir)
+    own.close()
+    proto = ir.to_proto(model)
+    onnx.save_model(proto, out_dir / f"{stem}.onnx")
+    return [out_dir / name for name in links.values()] + ([own.path] if own.used else [])
+
+
+def _link(source: Path, out_dir: Path, links: dict[Path, str]) -> str | None:
+    """Hard-link a weight file next to the ONNX (same inode, no copy). None if it cannot be linked."""
+    if source in links:
+        return links[source]
+    name = f"weights.{Path(source).name}"
+    target = out_dir / name
+    try:
+        if target.exists() and not os.path.samefile(source, target):
+            target.unlink()
+        if not target.exists():
+            os.link(source, target)
+    except OSError:  # another filesystem: the caller writes the bytes into <stem>.data instead
+        return None
+    links[source] = name
+    return name
+
+
+class _DataFile:
+    """Appends tensors to one external-data file, 64-byte aligned."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.used = False
+        self._file = None
+        self._offset = 0
+
+    def append(self, name: str, tensor, out_dir: Path) -> ir.ExternalTensor:
+        if self._file is None:
+            self._file = self.path.open("wb")
+        pad = -self._offset % 64
+        self._file.write(b"\0" * pad)
+        self._offset += pad
+        data = tensor.tobytes()
+        self._file.write(data)
+        external = ir.ExternalTensor(self.path.name, self._offset, len(data), tensor.dtype, shape=tensor.shape,
+                                     name=name, base_dir=str(out_dir))
+        self._offset += len(data)
+        self.used = True
+        return external
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def copy_tree_atomic(src: Path, dst: Path) -> None:
+    """Replace folder `dst` by `src` (same filesystem), removing the old one."""
+    if dst.exists():
+        shutil.rmtree(dst)
+    src.rename(dst)

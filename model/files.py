@@ -1,0 +1,55 @@
+"""The opened weight files of one model: checkpoint, upsampler and Gemma folder, memory-mapped.
+
+Also the model dims (runtime/shapes.py ModelDims) read from their configs. Imports torch.
+"""
+
+import json
+from functools import cached_property
+from pathlib import Path
+
+from ltx_trt.model.weights import MappedFile
+from ltx_trt.runtime.checkpoint import check_ltx23
+from ltx_trt.runtime.errors import UserError
+from ltx_trt.runtime.shapes import ModelDims
+from ltx_trt.runtime.source import ModelSource
+
+
+class ModelFiles:
+    """Owns the memory maps of a model's files; components are built from it."""
+
+    def __init__(self, source: ModelSource) -> None:
+        self.source = source
+        self.checkpoint = MappedFile(source.checkpoint)
+        self.config = check_ltx23(self.checkpoint.header)
+
+    @cached_property
+    def upsampler(self) -> MappedFile:
+        mapped = MappedFile(self.source.upsampler)
+        if "config" not in mapped.header.metadata:
+            raise UserError(f"{self.source.upsampler} has no config in its metadata",
+                            "pass the official ltx-2.3-spatial-upscaler-x2 file with --upsampler")
+        return mapped
+
+    @cached_property
+    def upsampler_config(self) -> dict:
+        return json.loads(self.upsampler.header.metadata["config"])
+
+    @cached_property
+    def gemma_config(self) -> dict:
+        """The text config of the Gemma-3 folder (config.json's `text_config`, or the file itself)."""
+        path = Path(self.source.gemma) / "config.json"
+        try:
+            config = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise UserError(f"cannot read {path} ({err})", "pass --gemma DIR, a Gemma-3 folder in HF layout") from err
+        return config.get("text_config", config)
+
+    @cached_property
+    def dims(self) -> ModelDims:
+        t = self.config["transformer"]
+        return ModelDims(
+            video_heads=t["num_attention_heads"], video_head_dim=t["attention_head_dim"],
+            audio_heads=t["audio_num_attention_heads"], audio_head_dim=t["audio_attention_head_dim"],
+            audio_cross_dim=t["audio_cross_attention_dim"],
+            gemma_hidden=self.gemma_config["hidden_size"], gemma_layers=self.gemma_config["num_hidden_layers"],
+        )
