@@ -141,18 +141,24 @@ def example_inputs(model: torch.nn.Module, graph: Graph, seed: int) -> list[torc
     return [out[s.name] for s in graph.inputs]
 
 
-def reference_rope_tables(model, grid, fps: float, dtype: torch.dtype) -> dict:
-    """The four RoPE table pairs exactly as the model's preprocessors compute them from positions."""
+def reference_positions(grid, fps: float, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Video (1,3,Nv,2) and audio (1,1,Na,2) positions as ltx-core's latent tools create them."""
     from ltx_core.components.patchifiers import AudioPatchifier, VideoLatentPatchifier
     from ltx_core.tools import AudioLatentTools, VideoLatentTools
     from ltx_core.types import AudioLatentShape, VideoLatentShape
 
     video_shape = VideoLatentShape(batch=1, channels=128, frames=grid.frames, height=grid.height, width=grid.width)
-    video_positions = VideoLatentTools(VideoLatentPatchifier(patch_size=1), video_shape, fps).create_initial_state(
+    video = VideoLatentTools(VideoLatentPatchifier(patch_size=1), video_shape, fps).create_initial_state(
         device="cpu", dtype=dtype).positions
     audio_shape = AudioLatentShape(batch=1, channels=8, frames=grid.audio_tokens, mel_bins=16)
-    audio_positions = AudioLatentTools(AudioPatchifier(patch_size=16), audio_shape).create_initial_state(
+    audio = AudioLatentTools(AudioPatchifier(patch_size=16), audio_shape).create_initial_state(
         device="cpu", dtype=torch.float32).positions
+    return video, audio
+
+
+def reference_rope_tables(model, grid, fps: float, dtype: torch.dtype) -> dict:
+    """The four RoPE table pairs exactly as the model's preprocessors compute them from positions."""
+    video_positions, audio_positions = reference_positions(grid, fps, dtype)
     tables = {}
     for prefix, pre, positions in (("video", model.video_args_preprocessor, video_positions),
                                    ("audio", model.audio_args_preprocessor, audio_positions)):

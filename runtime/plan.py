@@ -21,6 +21,7 @@ class Graph:
     variant: str  # "" for shape-independent components, else "<bucket>" or "<bucket>.stage1"
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
+    precision: str  # the profile's precision for this component: "bf16" | "fp32"
     grid: shapes.Grid | None = None
 
     @property
@@ -29,21 +30,22 @@ class Graph:
         return f"{self.component}.{self.variant}" if self.variant else self.component
 
 
-def _graph(component: str, variant: str, specs, grid=None) -> Graph:
+def _graph(component: str, variant: str, specs, precision: dict, grid=None) -> Graph:
     inputs, outputs = specs
-    return Graph(component, variant, tuple(inputs), tuple(outputs), grid)
+    return Graph(component, variant, tuple(inputs), tuple(outputs), precision[component], grid)
 
 
 def bucket_graphs(bucket: Bucket, dims: ModelDims, precision: dict) -> list[Graph]:
     low, full = shapes.stage_grids(bucket)
     d = {c: DTYPE_OF_PRECISION[p] for c, p in precision.items()}
     name = bucket.name
+    p = precision
     return [
-        _graph("transformer", f"{name}.stage1", shapes.transformer_specs(dims, low, d["transformer"]), low),
-        _graph("transformer", f"{name}.stage2", shapes.transformer_specs(dims, full, d["transformer"]), full),
-        _graph("upsampler", name, shapes.upsampler_specs(low, d["upsampler"]), low),
-        _graph("video_decoder", name, shapes.video_decoder_specs(full, d["video_decoder"]), full),
-        _graph("audio_decoder", name, shapes.audio_decoder_specs(full, d["audio_decoder"]), full),
+        _graph("transformer", f"{name}.stage1", shapes.transformer_specs(dims, low, d["transformer"]), p, low),
+        _graph("transformer", f"{name}.stage2", shapes.transformer_specs(dims, full, d["transformer"]), p, full),
+        _graph("upsampler", name, shapes.upsampler_specs(low, d["upsampler"]), p, low),
+        _graph("video_decoder", name, shapes.video_decoder_specs(full, d["video_decoder"]), p, full),
+        _graph("audio_decoder", name, shapes.audio_decoder_specs(full, d["audio_decoder"]), p, full),
     ]
 
 
@@ -51,8 +53,8 @@ def profile_graphs(profile: Profile, dims: ModelDims) -> list[Graph]:
     precision = profile.precision
     d = {c: DTYPE_OF_PRECISION[p] for c, p in precision.items()}
     graphs = [
-        _graph("text_encoder", "", shapes.text_encoder_specs(dims, d["text_encoder"])),
-        _graph("connector", "", shapes.connector_specs(dims, d["connector"])),
+        _graph("text_encoder", "", shapes.text_encoder_specs(dims, d["text_encoder"]), precision),
+        _graph("connector", "", shapes.connector_specs(dims, d["connector"]), precision),
     ]
     for bucket in profile.buckets:
         graphs += bucket_graphs(bucket, dims, precision)

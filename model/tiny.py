@@ -1,0 +1,43 @@
+"""The embedded tiny model: a seeded LTX-2.3 checkpoint, x2 upsampler and Gemma-3 folder, made locally.
+
+Same key layout and structural config as the 22B release, tiny widths and depths; nothing is ever
+downloaded. Generated once into a folder (atomically: a `.partial` folder renamed when complete).
+Imports torch, ltx-core, transformers/tokenizers; must not import export/ or build_engines/.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+from ltx_trt.model import ltx23_config
+
+TINY_GEMMA_HIDDEN, TINY_GEMMA_LAYERS = 64, 4
+GENERATOR_VERSION = 1  # bump when the tiny model's contents change
+SEED = 0
+
+
+def ensure_tiny_model(folder: Path, log=print) -> None:
+    folder = Path(folder)
+    stamp = folder / "tiny-model.json"
+    if stamp.is_file() and json.loads(stamp.read_text()).get("generator_version") == GENERATOR_VERSION:
+        return
+    log(f"generating the embedded tiny model into {folder}")
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    write_tiny_model(partial)
+    (partial / "tiny-model.json").write_text(json.dumps({"generator_version": GENERATOR_VERSION, "seed": SEED}))
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)
+
+
+def write_tiny_model(folder: Path) -> None:
+    from ltx_trt.model import synthetic
+    from ltx_trt.model.gemma import write_tiny_gemma
+
+    synthetic.write_ltx_checkpoint(folder / "ltx-2.3-tiny.safetensors", ltx23_config.tiny_config(),
+                                   TINY_GEMMA_HIDDEN, TINY_GEMMA_LAYERS, seed=SEED,
+                                   model_version=ltx23_config.MODEL_VERSION)
+    synthetic.write_upsampler_checkpoint(folder / "ltx-2.3-spatial-upscaler-x2-tiny.safetensors",
+                                         ltx23_config.TINY_UPSAMPLER_CONFIG, seed=SEED)
+    write_tiny_gemma(folder / "gemma-3-tiny", seed=SEED)
