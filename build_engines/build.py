@@ -1,0 +1,112 @@
+"""`build-engines`: one engine per graph of the ONNX manifest, rebuilt only when its inputs changed.
+
+Reads `<artifacts>/<model>/<profile>/onnx/manifest.json`, writes `<...>/engines/` (engines, build
+records and logs, then manifest.json last). Prints what it builds, why, and how long it took.
+Never imports export, model or torch; TensorRT comes in through build_engines.backend.
+"""
+
+import time
+from pathlib import Path
+
+from ltx_trt.build_engines.backend import Backend, check_targets, load_backend
+from ltx_trt.build_engines.engine_build import BuildSettings, build_engine
+from ltx_trt.build_engines.onnx_source import OnnxExport, OnnxGraph, profile_sha256, read_export, verify_files
+from ltx_trt.build_engines.records import (build_inputs, engine_file, read_all_records, read_record, rebuild_reasons,
+                                           refresh_verified, remove_stale, settings_changes, write_manifest,
+                                           write_record)
+from ltx_trt.runtime.checkpoint import read_header
+from ltx_trt.runtime.errors import UserError
+from ltx_trt.runtime.profiles import PROFILES_DIR, Profile
+from ltx_trt.runtime.source import TINY_ID, engines_dir, onnx_dir
+
+DEFAULT_ARTIFACTS = Path("artifacts")
+
+
+def build_all(model_id: str, profile: Profile, artifacts: Path, force: bool = False,
+              checkpoint: Path | None = None, profiles_dir: Path = PROFILES_DIR) -> Path:
+    """Build every engine the export lists for (model_id, profile); return the engine manifest's path.
+
+    `checkpoint`, when given, must be the file the ONNX was exported from (its header fingerprint).
+    """
+    start = time.monotonic()
+    fix = export_command(profile.name, model_id, checkpoint, artifacts)
+    backend = load_backend(profile)
+    settings = BuildSettings(check_targets(backend, profile), profile.memory.weight_streaming)
+    profile_hash = profile_sha256(profile, profiles_dir)
+    export = read_export(onnx_dir(artifacts, model_id, profile.name), model_id, profile, profile_hash, fix)
+    if checkpoint is not None:
+        _check_checkpoint(export, Path(checkpoint), fix)
+    folder = engines_dir(artifacts, model_id, profile.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"build-engines {model_id}/{profile.name}: {backend.name} {backend.version}, compute capability "
+          f"{', '.join(settings.targets)}, {len(export.graphs)} engine(s) -> {folder}", flush=True)
+    records, rebuilt = {}, 0
+    for index, graph in enumerate(export.graphs, 1):
+        tag = f"[{index}/{len(export.graphs)}] {graph.key}:"
+        records[graph.key], did_build = _build_one(backend, settings, export, graph, folder, force, fix, tag)
+        rebuilt += did_build
+    if export.partial:
+        records |= _kept_engines(backend, settings, profile, folder, records, fix)
+    for key in remove_stale(folder, set(records)):
+        print(f"removed engine {key} (no longer in the ONNX manifest)", flush=True)
+    path = write_manifest(folder, model_id, profile, profile_hash, backend, settings, export, records)
+    elapsed = time.monotonic() - start
+    if rebuilt:
+        print(f"built {rebuilt}, up to date {len(records) - rebuilt}; wrote {path} ({elapsed:.1f} s)", flush=True)
+    else:
+        print(f"nothing to rebuild: {len(records)} engine(s) up to date (--force rebuilds anyway); wrote {path}",
+              flush=True)
+    return path
+
+
+def export_command(profile_name: str, model_id: str, checkpoint: Path | None, artifacts: Path) -> str:
+    """The command that (re)makes the ONNX these engines are built from."""
+    model = "--model tiny" if model_id == TINY_ID else f"--checkpoint {checkpoint or 'FILE'} --gemma DIR"
+    where = "" if Path(artifacts) == DEFAULT_ARTIFACTS else f" --artifacts {artifacts}"
+    return f"ltx-trt export --gpu {profile_name} {model}{where}"
+
+
+def _build_one(backend: Backend, settings: BuildSettings, export: OnnxExport, graph: OnnxGraph, folder: Path,
+               force: bool, fix: str, tag: str) -> tuple[dict, bool]:
+    inputs = build_inputs(backend, settings, graph)
+    record = read_record(folder, graph.key)
+    known = record.get("verified_onnx", {}) if isinstance(record, dict) else {}
+    verified = verify_files(export, graph, known, fix)
+    reasons = rebuild_reasons(record, inputs, folder, graph.key) or (["--force"] if force else [])
+    if not reasons:
+        print(f"{tag} up to date", flush=True)
+        return refresh_verified(folder, graph.key, record, verified), False
+    print(f"{tag} building ({'; '.join(reasons)})", flush=True)
+    built = build_engine(backend, export.folder / graph.onnx.name, settings, folder / engine_file(graph.key))
+    memory = built.memory
+    print(f"{tag} built in {built.build_seconds:.1f} s (engine {_size(built.size_bytes)}, weights "
+          f"{_size(memory['weights_bytes'])}, activations {_size(memory['activation_bytes'])})", flush=True)
+    return write_record(folder, graph, inputs, built, export, verified), True
+
+
+def _kept_engines(backend: Backend, settings: BuildSettings, profile: Profile, folder: Path, built: dict,
+                  fix: str) -> dict:
+    """A partial export (`export --component`) lists only what it re-made: the other engines stay, if current."""
+    kept = {key: record for key, record in read_all_records(folder).items() if key not in built}
+    for key, record in kept.items():
+        changes = settings_changes(record, backend, settings, profile)
+        if changes:
+            raise UserError(f"engine {key} is out of date ({'; '.join(changes)}), and the partial export in "
+                            f"{folder.parent / 'onnx'} has no ONNX for it", f"run: {fix} (all components)")
+        print(f"kept {key} (not in this partial export, up to date)", flush=True)
+    return kept
+
+
+def _check_checkpoint(export: OnnxExport, checkpoint: Path, fix: str) -> None:
+    if read_header(checkpoint).fingerprint != export.checkpoint.get("fingerprint"):
+        raise UserError(f"the ONNX in {export.folder} was exported from another checkpoint than {checkpoint}",
+                        f"run: {fix}")
+
+
+def _size(count: int | None) -> str:
+    if count is None:
+        return "not reported"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} B"
