@@ -104,14 +104,21 @@ def export(profile_name, model, checkpoint, artifacts, gemma, upsampler, compone
 @click.option("--force", is_flag=True, help="Rebuild every engine even if nothing changed.")
 @_user_errors
 def build_engines(profile_name, model, checkpoint, artifacts, force):
-    """Build TensorRT engines from the exported ONNX for one GPU profile."""
+    """Build TensorRT engines from the exported ONNX for one GPU profile.
+
+    Reads <artifacts>/<model>/<profile>/onnx/manifest.json and writes engines/ beside it: one engine
+    per graph, rebuilt only when its ONNX, precision, target GPUs, backend or build options changed
+    (the log says which), then engines/manifest.json. RTX profiles build on a machine without a GPU.
+    """
     from ltx_trt.build_engines.build import build_all
     from ltx_trt.runtime.profiles import load_profile
     from ltx_trt.runtime.source import TINY_ID
 
     profile = load_profile(profile_name)
+    if model == "tiny" and checkpoint is not None:
+        raise UserError("both --model tiny and --checkpoint given", "pass one of them")
     model_id = TINY_ID if model == "tiny" else _checkpoint_id(checkpoint)
-    build_all(model_id, profile, artifacts, force=force)
+    build_all(model_id, profile, artifacts, force=force, checkpoint=checkpoint)
 
 
 def _checkpoint_id(checkpoint: Path | None) -> str:
