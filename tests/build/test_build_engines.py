@@ -182,3 +182,25 @@ def test_partial_export_cannot_keep_engines_built_for_other_settings(tiny_export
         build_all("tiny", streaming_off, export.artifacts, profiles_dir=export.profiles_dir)
 
     assert "weight_streaming True -> False" in err.value.message and "(all components)" in err.value.hint
+
+
+@pytest.mark.filterwarnings("ignore:.*Timing cache operations are no-ops:DeprecationWarning")
+def test_timing_cache_is_kept_on_disk_for_full_tensorrt_only(tiny_export, capsys):
+    # Full TensorRT is not installable here: tensorrt_rtx stands in for its builder (same API) with the
+    # `tensorrt` traits, which exercises writing the cache. Reading a non-empty cache back needs a GPU.
+    import dataclasses
+
+    import tensorrt_rtx
+
+    from ltx_trt.build_engines.backend import TRAITS, Backend
+    from ltx_trt.build_engines.engine_build import BuildSettings, build_engine
+
+    export = tiny_export("rtx4090")
+    _build(export, capsys)
+    assert not (export.engines_dir / "timing.cache").exists()  # a no-op on TensorRT-RTX: not kept
+
+    traits = dataclasses.replace(TRAITS["tensorrt"], deserializes_on_build_host=False)
+    stand_in = Backend("tensorrt", tensorrt_rtx, traits)
+    build_engine(stand_in, export.onnx_dir / "connector.onnx", BuildSettings(("8.9",), False),
+                 export.engines_dir / "connector.engine")
+    assert (export.engines_dir / "timing.cache").stat().st_size > 0
