@@ -1,0 +1,32 @@
+"""The denoising loop of one stage: noise the initial latents, then run every step.
+
+Follows ltx-pipelines' `denoise_audio_video` + `euler_denoising_loop` for the distilled pipeline:
+video noise is drawn before audio noise from the one generator of the run, both noised with the
+stage's first sigma as the noise scale. Imports torch and runtime only.
+"""
+
+from typing import Callable
+
+import torch
+
+from ltx_trt.runtime import sampling
+from ltx_trt.runtime.step import MODALITIES, Step
+
+
+def denoise(step: Step, generator: torch.Generator, clean: dict[str, torch.Tensor | None],
+            progress: Callable[[int, int], None] | None = None) -> dict[str, torch.Tensor]:
+    """Run one stage in place; returns the final (1, N, 128) latents (the step's own buffers).
+
+    clean: per modality the (1, N, 128) latent to start from (stage 2: upsampled video, stage-1
+    audio), or None for an empty latent (stage 1). The step may be captured (Step.capture) already.
+    """
+    scale = step.tables.sigmas[:1]  # noise scale = first sigma: 1.0, or 0.909375 for stage 2
+    for m in MODALITIES:  # order matters: one generator, video first
+        noise = sampling.draw_noise_(generator, step.x0[m])
+        sampling.noise_(step.latent(m), noise, clean[m], scale)
+    step.reset()
+    for i in range(step.num_steps):
+        step()
+        if progress is not None:
+            progress(i + 1, step.num_steps)
+    return {m: step.latent(m) for m in MODALITIES}
