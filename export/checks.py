@@ -6,7 +6,6 @@ Loop or Scan anywhere (subgraphs and functions included) is refused. Imports onn
 
 import onnx
 
-from ltx_trt.runtime.errors import UserError
 from ltx_trt.runtime.plan import Graph
 
 FORBIDDEN_OPS = ("NonZero", "If", "Loop", "Scan")
@@ -56,21 +55,3 @@ def check_graph(model: onnx.ModelProto, graph: Graph) -> None:
         expected = [s.as_dict() for s in want]
         if got != expected:
             raise RuntimeError(f"{graph.key}: exported {kind} {got} differ from the plan {expected}")
-
-
-def check_writable(folder) -> None:
-    """Fail before any work if the artifacts folder cannot be created or written."""
-    import os
-    from pathlib import Path
-
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:
-        raise UserError(f"cannot write to the artifacts folder {folder} ({err.strerror})",
-                        "pass --artifacts DIR pointing to a writable folder") from err
-    if not os.access(folder, os.W_OK):
-        raise UserError(f"cannot write to the artifacts folder {folder}", "pass --artifacts DIR pointing to a writable folder")

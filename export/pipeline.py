@@ -13,7 +13,7 @@ from pathlib import Path
 import onnx
 
 from ltx_trt.export import onnx_export
-from ltx_trt.export.checks import check_graph, check_writable, op_counts
+from ltx_trt.export.checks import check_graph, op_counts
 from ltx_trt.export.reference import write_reference
 from ltx_trt.runtime.components import COMPONENTS
 from ltx_trt.runtime.errors import UserError
@@ -21,7 +21,7 @@ from ltx_trt.runtime.manifest import MANIFEST_NAME, sha256_file, write_atomic
 from ltx_trt.runtime.checkpoint import read_header
 from ltx_trt.runtime.plan import DTYPE_OF_PRECISION, Graph, profile_graphs
 from ltx_trt.runtime.profiles import PROFILES_DIR, Profile
-from ltx_trt.runtime.source import ModelSource, TINY_ID, onnx_dir
+from ltx_trt.runtime.source import TINY_ID, ModelSource, check_writable, onnx_dir
 
 
 def export_model(source: ModelSource, profile: Profile, artifacts: Path, only: tuple[str, ...] | None = None,
@@ -43,12 +43,16 @@ def export_model(source: ModelSource, profile: Profile, artifacts: Path, only: t
     started = time.perf_counter()
     log(f"exporting {len(graphs)} graphs of {source.model_id} for {profile.name} into {final}")
     entries = {}
-    with torch.inference_mode(False), torch.no_grad():
-        for component in dict.fromkeys(g.component for g in graphs):
-            todo = [g for g in graphs if g.component == component]
-            entries |= _export_component(files, component, todo, staging, source.model_id == TINY_ID, log)
-    manifest = _manifest(source, profile, files, entries, time.perf_counter() - started, bool(only), final)
-    write_atomic(staging / MANIFEST_NAME, manifest)
+    try:
+        with torch.no_grad():
+            for component in dict.fromkeys(g.component for g in graphs):
+                todo = [g for g in graphs if g.component == component]
+                entries |= _export_component(files, component, todo, staging, source.model_id == TINY_ID, log)
+        manifest = _manifest(source, profile, files, entries, time.perf_counter() - started, bool(only), final)
+        write_atomic(staging / MANIFEST_NAME, manifest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # nothing half-written stays behind
+        raise
     shutil.rmtree(final, ignore_errors=True)
     staging.rename(final)
     log(f"export finished in {time.perf_counter() - started:.1f} s: {final / MANIFEST_NAME}")

@@ -50,6 +50,7 @@ def _model_options(command):
 def _resolve(model, checkpoint, gemma, upsampler, artifacts):
     from ltx_trt.runtime import source
 
+    source.check_writable(artifacts)
     if model == "tiny":
         if checkpoint is not None:
             raise UserError("both --model tiny and --checkpoint given", "pass one of them")

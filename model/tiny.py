@@ -25,7 +25,11 @@ def ensure_tiny_model(folder: Path, log=print) -> None:
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    write_tiny_model(partial)
+    try:
+        write_tiny_model(partial)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     (partial / "tiny-model.json").write_text(json.dumps({"generator_version": GENERATOR_VERSION, "seed": SEED}))
     shutil.rmtree(folder, ignore_errors=True)
     partial.rename(folder)

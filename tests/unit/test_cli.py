@@ -29,3 +29,42 @@ def test_missing_checkpoint_is_an_error_with_status_1(tmp_path):
                                        "--gemma", str(tmp_path)])
     assert result.exit_code == 1
     assert "checkpoint not found" in result.output
+
+
+def _ltx_file(path, version):
+    import json
+    import struct
+
+    config = json.dumps({"transformer": {"apply_gated_attention": True}, "vae": {}, "audio_vae": {}, "vocoder": {}})
+    raw = json.dumps({"__metadata__": {"config": config, "model_version": version}}).encode()
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw)
+    return path
+
+
+def test_non_23_checkpoint_is_refused_before_anything_is_written(tmp_path):
+    artifacts = tmp_path / "artifacts"
+    checkpoint = _ltx_file(tmp_path / "ltx-2.5.safetensors", "2.5.0")
+    result = CliRunner().invoke(main, ["export", "--gpu", "rtx4090", "--checkpoint", str(checkpoint),
+                                       "--gemma", str(tmp_path), "--artifacts", str(artifacts)])
+    assert result.exit_code == 1
+    assert "model_version '2.5.0'" in result.output and "not LTX-2.3" in result.output
+    assert not (artifacts / "ltx-2.5").exists()
+
+
+def test_corrupt_header_is_an_error_with_status_1(tmp_path):
+    checkpoint = tmp_path / "broken.safetensors"
+    checkpoint.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{{{{{{{{{{{{{{{{")
+    result = CliRunner().invoke(main, ["export", "--gpu", "rtx4090", "--checkpoint", str(checkpoint),
+                                       "--gemma", str(tmp_path), "--artifacts", str(tmp_path / "a")])
+    assert result.exit_code == 1
+    assert "corrupt safetensors header" in result.output and "hint:" in result.output
+
+
+def test_unwritable_artifacts_folder_is_an_error_with_status_1(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = CliRunner().invoke(main, ["export", "--gpu", "rtx4090", "--model", "tiny",
+                                       "--artifacts", str(blocker / "artifacts")])
+    assert result.exit_code == 1
+    assert "cannot write to the artifacts folder" in result.output
+    assert blocker.is_file()
