@@ -1,0 +1,119 @@
+"""The TensorRT executor: one `Engine` per graph, its I/O bound once to the caller's torch buffers.
+
+Deserialises `<engines dir>/<file>` with the module the engine manifest names (`tensorrt_rtx` on RTX
+GPUs, `tensorrt` on datacenter GPUs; same runtime API), checks every I/O tensor's shape and dtype
+against the buffer of the same name when binding, and enqueues on the current torch stream, so a
+step can be captured in a CUDA graph. TensorRT-RTX compiles kernels on first run; its runtime cache
+is loaded from and saved to the path the manifest gives. Imports TensorRT lazily.
+"""
+
+import importlib
+from pathlib import Path
+
+import torch
+
+from ltx_trt.runtime.errors import UserError
+
+PIP = {"tensorrt_rtx": "pip install tensorrt-rtx",
+       "tensorrt": "pip install tensorrt-cu13 --extra-index-url https://pypi.nvidia.com"}
+# TensorRT DataType names -> torch dtypes
+TORCH_OF_TRT = {"FLOAT": torch.float32, "HALF": torch.float16, "BF16": torch.bfloat16, "INT64": torch.int64,
+                "INT32": torch.int32, "INT8": torch.int8, "UINT8": torch.uint8, "BOOL": torch.bool}
+
+
+def import_backend(name: str):
+    if name not in PIP:
+        raise UserError(f"unknown TensorRT backend {name!r} in the engine manifest", "rebuild: ltx-trt build-engines")
+    try:
+        return importlib.import_module(name)
+    except ImportError as err:
+        raise UserError(f"the engines were built with {name}, which is not installed ({err})", PIP[name]) from err
+
+
+def check_binding(name: str, shape: tuple[int, ...], dtype: torch.dtype, tensor: torch.Tensor | None) -> None:
+    """Refuse a buffer that does not match the engine's tensor exactly: a bug, not a user error."""
+    if tensor is None:
+        raise ValueError(f"engine tensor {name} has no buffer")
+    problems = []
+    if tuple(tensor.shape) != tuple(shape):
+        problems.append(f"shape {tuple(tensor.shape)} != engine {tuple(shape)}")
+    if tensor.dtype != dtype:
+        problems.append(f"dtype {tensor.dtype} != engine {dtype}")
+    if not tensor.is_cuda or not tensor.is_contiguous():
+        problems.append("not a contiguous CUDA tensor")
+    if problems:
+        raise ValueError(f"buffer {name}: {'; '.join(problems)}")
+
+
+class Engine:
+    """Owns a deserialised engine and its execution context; binds caller buffers by address."""
+
+    def __init__(self, path: Path, trt, runtime_cache=None, cache_file: Path | None = None) -> None:
+        """runtime_cache: a TensorRT-RTX IRuntimeCache shared with the other engines (None: make one,
+        from cache_file if it exists); cache_file None: the backend has no runtime cache."""
+        self.path, self.trt = Path(path), trt
+        self.runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        self.engine = self.runtime.deserialize_cuda_engine(self.path.read_bytes())
+        if self.engine is None:
+            raise UserError(f"TensorRT could not load {self.path} (built for another GPU or TensorRT version?)",
+                            "rebuild: ltx-trt build-engines --force (for this --gpu)")
+        config = None
+        if cache_file is not None:  # TensorRT-RTX: JIT-compiled kernels, kept across runs
+            config = self.engine.create_runtime_config()
+            if runtime_cache is None:
+                runtime_cache = config.create_runtime_cache()
+                if cache_file.is_file():
+                    runtime_cache.deserialize(cache_file.read_bytes())
+            config.set_runtime_cache(runtime_cache)
+        self.runtime_cache = runtime_cache
+        self.context = (self.engine.create_execution_context(config) if config is not None
+                        else self.engine.create_execution_context())
+        self.names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        self.bound: dict[str, int] = {}
+
+    def bind(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Bind every I/O tensor to the buffer of the same name, after checking shape and dtype."""
+        for name in self.names:
+            shape = tuple(self.engine.get_tensor_shape(name))
+            dtype = TORCH_OF_TRT[self.engine.get_tensor_dtype(name).name]
+            check_binding(name, shape, dtype, tensors.get(name))
+            self.context.set_tensor_address(name, tensors[name].data_ptr())
+        self.bound = {name: tensors[name].data_ptr() for name in self.names}
+
+    def enqueue(self, stream: int) -> None:
+        if not self.context.execute_async_v3(stream):
+            raise RuntimeError(f"TensorRT failed to enqueue {self.path.name}")
+
+class TensorRTExecutor:
+    """Owns the engines of one engine folder, deserialised on first use."""
+
+    def __init__(self, engines_dir: Path, manifest: dict, fix: str = "ltx-trt build-engines") -> None:
+        self.engines_dir, self.fix = Path(engines_dir), fix
+        self.entries = manifest.get("engines", {})
+        self.trt = import_backend(manifest["backend"]["name"])
+        cache = manifest.get("runtime_cache")  # e.g. "runtime-cache/sm{cc}.bin", one file per GPU kind
+        major, minor = torch.cuda.get_device_capability() if cache else (0, 0)
+        self.cache_file = self.engines_dir / cache.format(cc=f"{major}{minor}") if cache else None
+        self.runtime_cache = None  # shared by every engine, created with the first
+        self.engines: dict[str, Engine] = {}
+
+    def run(self, graph_key: str, inputs: dict[str, torch.Tensor], outputs: dict[str, torch.Tensor]) -> None:
+        engine = self.engines.get(graph_key) or self._load(graph_key)
+        tensors = {**inputs, **outputs}
+        if engine.bound != {name: tensors[name].data_ptr() for name in engine.names if name in tensors}:
+            engine.bind(tensors)
+        engine.enqueue(torch.cuda.current_stream().cuda_stream)
+
+    def _load(self, graph_key: str) -> Engine:
+        entry = self.entries.get(graph_key)
+        if entry is None or not (self.engines_dir / entry["file"]).is_file():
+            raise UserError(f"no engine for {graph_key} in {self.engines_dir}", f"run: {self.fix}")
+        engine = Engine(self.engines_dir / entry["file"], self.trt, self.runtime_cache, self.cache_file)
+        self.engines[graph_key], self.runtime_cache = engine, engine.runtime_cache
+        return engine
+
+    def save_runtime_cache(self) -> None:
+        """Keep TensorRT-RTX's compiled kernels for the next run (no-op for full TensorRT)."""
+        if self.runtime_cache is not None and self.cache_file is not None:
+            self.cache_file.parent.mkdir(parents=True, exist_ok=True)
+            self.cache_file.write_bytes(bytes(self.runtime_cache.serialize()))
