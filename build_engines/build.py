@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from ltx_trt.build_engines.backend import Backend, check_targets, load_backend
-from ltx_trt.build_engines.engine_build import BuildSettings, build_engine
+from ltx_trt.build_engines.engine_build import BuildSettings, build_engine, remove_leftovers
 from ltx_trt.build_engines.onnx_source import OnnxExport, OnnxGraph, profile_sha256, read_export, verify_files
 from ltx_trt.build_engines.records import (build_inputs, engine_file, read_all_records, read_record, rebuild_reasons,
                                            refresh_verified, remove_stale, settings_changes, write_manifest,
@@ -38,6 +38,8 @@ def build_all(model_id: str, profile: Profile, artifacts: Path, force: bool = Fa
         _check_checkpoint(export, Path(checkpoint), fix)
     folder = engines_dir(artifacts, model_id, profile.name)
     folder.mkdir(parents=True, exist_ok=True)
+    for leftover in remove_leftovers(folder):
+        print(f"removed {leftover.name} (left by an interrupted build)", flush=True)
     print(f"build-engines {model_id}/{profile.name}: {backend.name} {backend.version}, compute capability "
           f"{', '.join(settings.targets)}, {len(export.graphs)} engine(s) -> {folder}", flush=True)
     records, rebuilt = {}, 0

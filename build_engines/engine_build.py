@@ -27,6 +27,7 @@ MEMORY_LINES = {
 }
 _MEMORY_RE = re.compile(r"(" + "|".join(MEMORY_LINES.values()) + r"): (\d+) bytes")
 LOG_SUFFIX = ".build.log"  # the builder's INFO log, beside each engine
+TMP_SUFFIX = ".tmp"  # engines are written as .<name>.<pid>.tmp, then renamed
 HEARTBEAT_SECONDS = 10.0  # long builds print the builder's phases once they have run this long
 
 
@@ -91,8 +92,16 @@ def _build(backend: Backend, logger, onnx_path: Path, settings: BuildSettings, e
     return serialized
 
 
+def remove_leftovers(engines_dir: Path) -> list[Path]:
+    """Delete temporary engine files left by an interrupted build (engines can be tens of GB)."""
+    leftovers = sorted(engines_dir.glob(f".*{TMP_SUFFIX}"))
+    for path in leftovers:
+        path.unlink()
+    return leftovers
+
+
 def _write_atomic(path: Path, serialized) -> str:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
     view = memoryview(serialized)
     try:
         with tmp.open("wb") as f:

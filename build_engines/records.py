@@ -18,6 +18,7 @@ from ltx_trt.runtime.profiles import Profile
 FORMAT = 1
 RECORD_SUFFIX = ".build.json"
 UNREADABLE = "unreadable"
+REQUIRED = {"component", "size_bytes", "build_inputs"}
 
 
 def engine_file(key: str) -> str:
@@ -63,7 +64,8 @@ def read_record(engines_dir: Path, key: str) -> dict | str | None:
         record = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError):
         return UNREADABLE
-    return record if isinstance(record, dict) and record.get("format") == FORMAT else UNREADABLE
+    complete = isinstance(record, dict) and record.get("format") == FORMAT and REQUIRED <= record.keys()
+    return record if complete else UNREADABLE
 
 
 def read_all_records(engines_dir: Path) -> dict:

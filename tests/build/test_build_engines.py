@@ -127,7 +127,11 @@ def test_interrupted_build_keeps_finished_engines(tiny_export, capsys):
 
     assert "[4/4] video_decoder" in capsys.readouterr().out
     export.write()  # the fixed export
+    leftover = export.engines_dir / f".{last}.engine.4242.tmp"  # as if killed while writing
+    leftover.write_bytes(b"partial")
     _, out = _build(export, capsys)
+
+    assert not leftover.exists() and f"removed {leftover.name}" in out
 
     assert _built(out) == {last}, out
 
@@ -204,3 +208,17 @@ def test_timing_cache_is_kept_on_disk_for_full_tensorrt_only(tiny_export, capsys
     build_engine(stand_in, export.onnx_dir / "connector.onnx", BuildSettings(("8.9",), False),
                  export.engines_dir / "connector.engine")
     assert (export.engines_dir / "timing.cache").stat().st_size > 0
+
+
+def test_missing_engine_or_damaged_record_rebuilds_that_engine_and_says_why(tiny_export, capsys):
+    export = tiny_export("rtx4090")
+    _build(export, capsys)
+    first, second = export.keys()[:2]
+    (export.engines_dir / f"{first}.engine").unlink()
+    (export.engines_dir / f"{second}.build.json").write_text("{")
+
+    _, out = _build(export, capsys)
+
+    assert _built(out) == {first, second}
+    assert f"{first}: building (engine file missing)" in out
+    assert f"{second}: building (its build record is unreadable)" in out
