@@ -9,6 +9,7 @@ Imports torch only; must not import export/ or build_engines/.
 
 import contextlib
 import mmap
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,14 +30,18 @@ class Origin:
 
 
 class MappedFile:
-    """A safetensors file mapped copy-on-write: tensors are views of the page cache, never RAM copies."""
+    """A safetensors file mapped read-only: tensors are views of the page cache, never RAM copies.
+
+    Read-only (not copy-on-write): a private writable mapping of a 46 GB file is refused by the
+    kernel's overcommit accounting on a 24 GB machine (ENOMEM). Weights are never written in place.
+    """
 
     _origins: dict[int, Origin] = {}  # data_ptr -> origin, for every zero-copy tensor ever handed out
 
     def __init__(self, path: Path) -> None:
         self.header: Header = read_header(path)
         with Path(path).open("rb") as f:
-            self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+            self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
 
     def tensor(self, key: str, dtype: torch.dtype | None = None) -> torch.Tensor:
         info = self.header.tensors[key]
@@ -45,7 +50,9 @@ class MappedFile:
         offset = self.header.data_start + begin
         if end == begin:
             return torch.empty(info["shape"], dtype=dtype or stored)
-        flat = torch.frombuffer(self._map, dtype=torch.uint8, count=end - begin, offset=offset)
+        with warnings.catch_warnings():  # "non-writable buffer": intended, weights are read-only
+            warnings.simplefilter("ignore", UserWarning)
+            flat = torch.frombuffer(self._map, dtype=torch.uint8, count=end - begin, offset=offset)
         tensor = flat.view(stored).reshape(info["shape"])
         if dtype is not None and dtype != stored:
             return tensor.to(dtype)  # a converted copy: no origin, the exporter writes its own data
