@@ -1,0 +1,301 @@
+"""The text graphs on the tiny model: the synthetic Gemma folder is real enough for transformers and ltx-core,
+each override equals what it replaces, and the exported ONNX (run by ONNX Runtime, fp32) matches the
+unmodified ltx-core path: GemmaTextEncoder.encode and EmbeddingsProcessor.process_hidden_states."""
+
+import hashlib
+import json
+import os
+import types
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import torch
+
+from ltx_trt.export import onnx_export
+from ltx_trt.export.checks import check_graph
+from ltx_trt.export.reference import relative_l2
+from ltx_trt.model import gemma, ltx23_config, synthetic, text_graphs
+from ltx_trt.model.files import ModelFiles
+from ltx_trt.model.weights import origin_of
+from ltx_trt.runtime import shapes
+from ltx_trt.runtime.checkpoint import read_header
+from ltx_trt.runtime.errors import UserError
+from ltx_trt.runtime.plan import Graph
+from ltx_trt.runtime.shapes import CONTEXT_TOKENS, TensorSpec
+from ltx_trt.runtime.source import ModelSource
+from ltx_trt.runtime.tolerances import RELATIVE_L2
+
+PROMPTS = ("A red fox trots through fresh snow at dawn; she says \"hello there\" 🦊.",
+           "",  # <bos> only: one valid token
+           "rain " * 1200)  # truncated to 1024 tokens: no padding at all
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> ModelFiles:
+    folder = tmp_path_factory.mktemp("tiny")
+    synthetic.write_ltx_checkpoint(folder / "ltx.safetensors", ltx23_config.tiny_config(), 64, 4,
+                                   model_version=ltx23_config.MODEL_VERSION)
+    gemma.write_tiny_gemma(folder / "gemma")
+    return ModelFiles(ModelSource("tiny", folder / "ltx.safetensors", folder / "gemma", folder / "none"))
+
+
+def _graph(files, component: str, precision: str = "fp32", length: int = CONTEXT_TOKENS) -> Graph:
+    """The plan's graph, or the same graph with another token count (axis 1 of every tensor)."""
+    specs = {"text_encoder": shapes.text_encoder_specs, "connector": shapes.connector_specs}[component]
+    inputs, outputs = specs(files.dims, {"fp32": "float32", "bf16": "bfloat16"}[precision])
+    resize = lambda s: TensorSpec(s.name, (1, length, *s.shape[2:]), s.dtype)  # noqa: E731
+    return Graph(component, "", tuple(map(resize, inputs)), tuple(map(resize, outputs)), precision)
+
+
+def _export(module, component: str, graph: Graph, out: Path):
+    model = text_graphs.COMPONENTS[component]
+    wrapper = model.wrap(module, graph)
+    ir_model = onnx_export.trace(wrapper, model.example_inputs(module, graph, seed=0), graph, model.export_overrides)
+    onnx_export.save(ir_model, wrapper, out, graph.key)
+    check_graph(onnx.load(out / f"{graph.key}.onnx", load_external_data=False), graph)  # no NonZero/If/Loop/Scan
+    return onnxruntime.InferenceSession(str(out / f"{graph.key}.onnx"))
+
+
+@pytest.fixture(scope="module")
+def encoder(files):
+    return gemma.build_text_encoder(files, torch.float32)
+
+
+@pytest.fixture(scope="module")
+def processor(files):
+    return text_graphs.build_connector(files, torch.float32)
+
+
+@pytest.fixture(scope="module")
+def text_encoder_session(encoder, files, tmp_path_factory):
+    return _export(encoder, "text_encoder", _graph(files, "text_encoder"), tmp_path_factory.mktemp("te"))
+
+
+@pytest.fixture(scope="module")
+def connector_session(processor, files, tmp_path_factory):
+    return _export(processor, "connector", _graph(files, "connector"), tmp_path_factory.mktemp("conn"))
+
+
+def _tokens(encoder, prompt: str) -> tuple[torch.Tensor, torch.Tensor]:
+    pairs = encoder.tokenizer.tokenize_with_weights(prompt)["gemma"]
+    return torch.tensor([[int(t) for t, _ in pairs]]), torch.tensor([[int(w) for _, w in pairs]])
+
+
+def _digest(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.iterdir()):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+# --- the synthetic Gemma folder -----------------------------------------------------------------------
+
+
+def test_tiny_gemma_folder_is_the_same_bytes_for_a_seed(files, tmp_path):
+    gemma.write_tiny_gemma(tmp_path / "again")
+    gemma.write_tiny_gemma(tmp_path / "other", seed=1)
+    assert _digest(tmp_path / "again") == _digest(files.source.gemma)
+    assert _digest(tmp_path / "other") != _digest(files.source.gemma)
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_tiny_gemma_loads_in_transformers_with_every_key_and_matches_the_build(files, encoder):
+    from transformers import AutoTokenizer, Gemma3ForConditionalGeneration
+
+    tokenizer = AutoTokenizer.from_pretrained(files.source.gemma, local_files_only=True)
+    ids = tokenizer("a fox 🦊").input_ids
+    assert ids[0] == gemma.BOS_ID and gemma.BOS_ID not in ids[1:]
+    assert tokenizer.decode(ids, skip_special_tokens=True) == "a fox 🦊"  # byte fallback round trip
+    model, info = Gemma3ForConditionalGeneration.from_pretrained(files.source.gemma, dtype=torch.float32,
+                                                                 output_loading_info=True)
+    assert (info["missing_keys"], info["unexpected_keys"], info["mismatched_keys"]) == ([], [], [])
+    ids, mask = _tokens(encoder, PROMPTS[0])
+    with torch.no_grad():
+        expected = model.model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
+        actual, _ = encoder.encode(PROMPTS[0])
+    assert all(torch.equal(a, e) for a, e in zip(actual, expected))
+
+
+def test_full_size_synthetic_gemma_has_the_real_tensor_table():
+    table = gemma.gemma_tensor_table(gemma.gemma3_config(gemma.full_text_config(), gemma.FULL_VISION))
+    assert table["language_model.model.embed_tokens.weight"][0] == (262208, 3840)
+    assert "language_model.model.layers.47.mlp.down_proj.weight" in table
+    assert 12.1e9 < sum(int(np.prod(shape)) for shape, _ in table.values()) < 12.3e9
+
+
+def test_sharded_synthetic_gemma_loads_zero_copy_and_equals_one_file(tmp_path):
+    gemma.write_synthetic_gemma(tmp_path / "sharded", gemma.TINY_TEXT_CONFIG, vision=gemma.TINY_VISION,
+                                shard_bytes=100_000)
+    gemma.write_tiny_gemma(tmp_path / "single")
+    index = json.loads((tmp_path / "sharded" / "model.safetensors.index.json").read_text())
+    assert len(set(index["weight_map"].values())) > 2
+    sharded, single = (gemma.build_text_encoder(_gemma_files(tmp_path / name), torch.bfloat16)
+                       for name in ("sharded", "single"))
+    single_state = single.state_dict()
+    for key, tensor in sharded.model.model.language_model.state_dict().items():
+        assert torch.equal(tensor, single_state["model.model.language_model." + key])
+    assert all(origin_of(p) is not None for p in sharded.parameters())
+
+
+def _gemma_files(folder: Path):
+    return types.SimpleNamespace(source=ModelSource("t", folder / "none", folder, folder / "none"))
+
+
+def test_build_text_encoder_refuses_missing_unexpected_and_non_gemma3(tmp_path):
+    folder = tmp_path / "gemma"
+    gemma.write_tiny_gemma(folder)
+    config = json.loads((folder / "config.json").read_text())
+    table = gemma.gemma_tensor_table(config)
+    for problem, changed in (("1 missing", {k: v for k, v in table.items() if "layers.3.mlp.up" not in k}),
+                             ("1 unexpected", {**table, "language_model.model.extra.weight": ((2, 2), None)})):
+        synthetic.write_safetensors(folder / "model.safetensors", changed, {"format": "pt"}, torch.bfloat16, 0)
+        with pytest.raises(UserError, match=problem):
+            gemma.build_text_encoder(_gemma_files(folder), torch.float32)
+    (folder / "config.json").write_text(json.dumps(config["text_config"]))
+    with pytest.raises(UserError, match="not Gemma-3"):
+        gemma.build_text_encoder(_gemma_files(folder), torch.float32)
+
+
+# --- overrides, each against the code it replaces ------------------------------------------------------
+
+
+def test_static_attention_masks_equal_transformers_eager_masks():
+    from transformers import Gemma3TextConfig
+    from transformers.masking_utils import create_causal_mask, create_sliding_window_causal_mask
+
+    config = Gemma3TextConfig(**{**gemma.TINY_TEXT_CONFIG, "sliding_window": 4})
+    config._attn_implementation = "eager"
+    length = 12
+    for valid in (1, 5, length):
+        mask = text_graphs.left_padded_mask(length, valid)
+        args = dict(config=config, input_embeds=torch.zeros(1, length, 8), attention_mask=mask,
+                    cache_position=torch.arange(length), past_key_values=None)
+        actual = text_graphs.static_attention_masks(mask, config.sliding_window, torch.float32)
+        assert torch.equal(actual["full_attention"], create_causal_mask(**args))
+        assert torch.equal(actual["sliding_attention"], create_sliding_window_causal_mask(**args))
+
+
+def test_static_register_fill_equals_ltx_core_boolean_fill(processor):
+    from ltx_core.text_encoders.gemma import convert_to_additive_mask
+
+    connector = processor.video_connector
+    length = 2 * connector.num_learnable_registers
+    hidden = torch.randn(1, length, connector.inner_dim, generator=torch.Generator().manual_seed(0))
+    for valid in (1, 2, 127, 128, 200, length):
+        additive = convert_to_additive_mask(text_graphs.left_padded_mask(length, valid), torch.float32)
+        expected = connector._replace_padded_with_learnable_registers(hidden, additive)
+        actual = text_graphs.static_replace_padded_with_learnable_registers(connector, hidden, additive)
+        assert torch.equal(actual[0], expected[0]) and torch.equal(actual[1], expected[1])
+
+
+def test_connector_export_overrides_keep_the_math(processor, files):
+    graph = _graph(files, "connector", length=256)
+    wrapper = text_graphs.wrap_connector(processor, graph)
+    inputs = text_graphs.connector_inputs(processor, graph, seed=5)
+    with torch.no_grad():
+        expected = wrapper(*inputs)
+        with text_graphs.connector_export_overrides():
+            actual = wrapper(*inputs)
+    for a, e in zip(actual, expected):
+        assert relative_l2(a.numpy(), e.numpy()) < 1e-6
+
+
+def test_connector_pinned_pytorch_attention_is_ltx_core_default_without_xformers(processor, files):
+    import copy
+
+    from ltx_core.model.transformer import attention
+
+    if attention.memory_efficient_attention is not None:
+        pytest.skip("xformers is installed: ltx-core's default attention is xformers here, not PyTorch SDPA")
+    default = copy.deepcopy(processor)
+    for module in default.modules():
+        if isinstance(module, attention.Attention):
+            module.attention_function = attention.AttentionFunction.DEFAULT
+    graph = _graph(files, "connector", length=128)
+    inputs = text_graphs.connector_inputs(processor, graph, seed=2)
+    with torch.no_grad():
+        for a, e in zip(text_graphs.wrap_connector(processor, graph)(*inputs),
+                        text_graphs.wrap_connector(default, graph)(*inputs)):
+            assert torch.equal(a, e)
+
+
+def test_example_inputs_are_left_padded_prompts(encoder, files):
+    graph = _graph(files, "text_encoder", length=64)
+    for seed in range(4):
+        ids, mask = text_graphs.text_encoder_inputs(encoder, graph, seed)
+        valid = int(mask.sum())
+        assert valid >= 1 and torch.equal(mask, text_graphs.left_padded_mask(64, valid))
+        assert ids[0, 64 - valid] == gemma.BOS_ID and (ids[0, :64 - valid] == gemma.PAD_ID).all()
+        assert 0 <= int(ids.min()) and int(ids.max()) < gemma.TINY_TEXT_CONFIG["vocab_size"]
+
+
+# --- ONNX Runtime vs the unmodified ltx-core path, fp32, at the real 1024 tokens ------------------------
+
+
+def test_text_encoder_onnx_matches_gemma_text_encoder(encoder, files, text_encoder_session):
+    """Valid tokens: relative L2 within the fp32 tolerance. Padded positions are query rows that see no key,
+    where the two paths legitimately differ: transformers' SDPA path (boolean mask) gets a zero attention
+    output there, the graph's additive mask (transformers' eager convention) the mean of the values. The
+    feature extractor zeroes those tokens (see the end-to-end test), so there they only have to be finite."""
+    cases = [_tokens(encoder, p) for p in PROMPTS]
+    cases += [tuple(text_graphs.text_encoder_inputs(encoder, _graph(files, "text_encoder"), s)) for s in (7, 8)]
+    for ids, mask in cases:
+        with torch.no_grad():  # what GemmaTextEncoder.encode runs, on these ids
+            reference = encoder.model.model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+        expected = torch.stack(reference.hidden_states, dim=-1).numpy()
+        (actual,) = text_encoder_session.run(None, {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})
+        valid = mask[0].bool().numpy()
+        assert relative_l2(actual[:, valid], expected[:, valid]) <= RELATIVE_L2["fp32"]
+        assert np.isfinite(actual).all()
+    assert int(cases[1][1].sum()) == 1 and int(cases[2][1].sum()) == CONTEXT_TOKENS
+
+
+def test_connector_onnx_matches_process_hidden_states(processor, connector_session):
+    generator = torch.Generator().manual_seed(3)
+    for valid in (1, 100, CONTEXT_TOKENS - 1, CONTEXT_TOKENS):
+        hidden = 4 * torch.randn(1, CONTEXT_TOKENS, 64, 5, generator=generator)
+        mask = text_graphs.left_padded_mask(CONTEXT_TOKENS, valid)
+        with torch.no_grad():
+            expected = processor.process_hidden_states(hidden, mask, padding_side="left")
+        video, audio = connector_session.run(None, {"hidden_states": hidden.numpy(), "attention_mask": mask.numpy()})
+        assert relative_l2(video, expected.video_encoding.numpy()) <= RELATIVE_L2["fp32"]
+        assert relative_l2(audio, expected.audio_encoding.numpy()) <= RELATIVE_L2["fp32"]
+
+
+def test_text_path_onnx_end_to_end_matches_ltx_core(encoder, processor, text_encoder_session, connector_session):
+    """Prompt -> both graphs -> contexts equals encode -> process_hidden_states: whatever the text encoder
+    leaves at padded positions does not reach the contexts."""
+    for prompt in PROMPTS[:2]:
+        ids, mask = _tokens(encoder, prompt)
+        with torch.no_grad():
+            hidden_states, reference_mask = encoder.encode(prompt)
+            expected = processor.process_hidden_states(hidden_states, reference_mask, padding_side="left")
+        (hidden,) = text_encoder_session.run(None, {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})
+        video, audio = connector_session.run(None, {"hidden_states": hidden, "attention_mask": mask.numpy()})
+        assert relative_l2(video, expected.video_encoding.numpy()) <= RELATIVE_L2["fp32"]
+        assert relative_l2(audio, expected.audio_encoding.numpy()) <= RELATIVE_L2["fp32"]
+
+
+def test_bf16_text_encoder_weights_point_into_a_hard_link_of_the_gemma_file(files, tmp_path):
+    graph = _graph(files, "text_encoder", "bf16", length=128)
+    encoder = gemma.build_text_encoder(files, torch.bfloat16)
+    wrapper = text_graphs.wrap_text_encoder(encoder, graph)
+    ir_model = onnx_export.trace(wrapper, text_graphs.text_encoder_inputs(encoder, graph, 0), graph)
+    onnx_export.save(ir_model, wrapper, tmp_path, graph.key)
+    link = tmp_path / "weights.model.safetensors"
+    assert os.path.samefile(link, files.source.gemma / "model.safetensors")
+    table = {module_key: file_key for file_key, (_, module_key) in
+             gemma.gemma_tensor_table(json.loads((files.source.gemma / "config.json").read_text())).items()}
+    mapped = read_header(files.source.gemma / "model.safetensors")
+    proto = onnx.load(tmp_path / f"{graph.key}.onnx", load_external_data=False)
+    names = {i.name: "model.model." + i.name[len("gemma3_model."):] for i in proto.graph.initializer}
+    weights = [i for i in proto.graph.initializer if names[i.name] in table]
+    assert len(weights) == len([k for k in table if k.startswith("model.model.language_model.")])
+    for init in weights:
+        location = {e.key: e.value for e in init.external_data}
+        begin, end = mapped.tensors[table[names[init.name]]]["data_offsets"]
+        assert location["location"] == link.name
+        assert (int(location["offset"]), int(location["length"])) == (mapped.data_start + begin, end - begin)
