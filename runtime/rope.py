@@ -1,4 +1,4 @@
-"""Token positions and RoPE cos/sin tables, computed once on the host by ltx-core's own code.
+"""Token positions and RoPE cos/sin tables, computed once before the loop by ltx-core's own code.
 
 The transformer graphs take these tables as inputs (video self, audio self, and the A<->V cross
 tables), so what the engines see is exactly what LTXModel's preprocessors compute inside the
@@ -61,20 +61,20 @@ class RopeConfig:
         return max(self.video_max_pos[0], self.audio_max_pos[0])
 
 
-def video_positions(grid: Grid, fps: float, dtype: torch.dtype) -> torch.Tensor:
+def video_positions(grid: Grid, fps: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """(1, 3, Nv, 2) [start, end) in (seconds, px, px), cast to the latent dtype like VideoLatentTools."""
     shape = VideoLatentShape(batch=1, channels=VIDEO_LATENT_CHANNELS, frames=grid.frames, height=grid.height,
                              width=grid.width)
     tools = VideoLatentTools(VideoLatentPatchifier(patch_size=1), shape, fps)
-    return tools.create_initial_state(torch.device("cpu"), dtype).positions
+    return tools.create_initial_state(torch.device(device), dtype).positions
 
 
-def audio_positions(grid: Grid) -> torch.Tensor:
+def audio_positions(grid: Grid, device: torch.device) -> torch.Tensor:
     """(1, 1, Na, 2) [start, end) in seconds, float32 (AudioLatentTools does not cast them)."""
     shape = AudioLatentShape(batch=1, channels=AUDIO_LATENT_CHANNELS, frames=grid.audio_tokens,
                              mel_bins=AUDIO_MEL_BINS)
     return AudioLatentTools(AudioPatchifier(patch_size=1), shape).create_initial_state(
-        torch.device("cpu"), torch.float32).positions
+        torch.device(device), torch.float32).positions
 
 
 def _tables(config: RopeConfig, positions: torch.Tensor, dim: int, max_pos, middle: bool, heads: int,
@@ -86,13 +86,16 @@ def _tables(config: RopeConfig, positions: torch.Tensor, dim: int, max_pos, midd
         freq_grid_generator=generate_freq_grid_np if config.float64_frequencies else generate_freq_grid_pytorch)
 
 
-def rope_tables(config: RopeConfig, grid: Grid, fps: float, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+def rope_tables(config: RopeConfig, grid: Grid, fps: float, dtype: torch.dtype,
+                device: torch.device) -> dict[str, torch.Tensor]:
     """The eight table inputs of a transformer graph, keyed by ONNX input name: (1, heads, N, D/2) each.
 
-    dtype is the latent (and table) dtype of the graph. Cross tables use only the time axis, the
-    audio cross-attention width and each modality's own head count (MultiModalTransformerArgsPreprocessor).
+    dtype is the latent (and table) dtype of the graph. Computed on `device`, where the official
+    pipeline computes them (CUDA's cos/sin differ from the CPU's in the last bit). Cross tables use
+    only the time axis, the audio cross-attention width and each modality's own head count
+    (MultiModalTransformerArgsPreprocessor).
     """
-    video, audio = video_positions(grid, fps, dtype), audio_positions(grid)
+    video, audio = video_positions(grid, fps, dtype, device), audio_positions(grid, device)
     c = config
     pairs = {
         "video_rope": _tables(c, video, c.video_dim, c.video_max_pos, c.use_middle_indices_grid, c.video_heads, dtype),

@@ -40,7 +40,7 @@ def _bf16_model() -> onnx.ModelProto:
         [helper.make_tensor_value_info("y", TensorProto.BFLOAT16, [2, 4]),
          helper.make_tensor_value_info("z", TensorProto.FLOAT, [2, 4])],
         initializer=[_bf16_tensor("w", W)])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)  # ORT >= 1.16 reads it
     onnx.checker.check_model(model)
     return model
 

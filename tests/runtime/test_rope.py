@@ -34,7 +34,7 @@ def test_tables_equal_the_preprocessors_own_on_the_tiny_model(dtype):
     with torch.no_grad():
         video_args = model.video_args_preprocessor.prepare(video, audio)
         audio_args = model.audio_args_preprocessor.prepare(audio, video)
-    tables = rope.rope_tables(rope.RopeConfig.from_config(config), GRID, 24, dtype)
+    tables = rope.rope_tables(rope.RopeConfig.from_config(config), GRID, 24, dtype, torch.device("cpu"))
     expected = {"video_rope": video_args.positional_embeddings, "audio_rope": audio_args.positional_embeddings,
                 "video_cross_rope": video_args.cross_positional_embeddings,
                 "audio_cross_rope": audio_args.cross_positional_embeddings}
@@ -44,7 +44,7 @@ def test_tables_equal_the_preprocessors_own_on_the_tiny_model(dtype):
 
 
 def test_video_positions_carry_the_bf16_rounding_of_the_2_3_code():
-    positions = rope.video_positions(GRID, 24, torch.bfloat16)
+    positions = rope.video_positions(GRID, 24, torch.bfloat16, torch.device("cpu"))
     assert positions.dtype == torch.bfloat16
     # latent frame 1 covers pixel frames [1, 9): 1/24 s is 0.041748 in bf16 (ltx23-model.md 2.5)
     assert positions[0, 0, GRID.height * GRID.width, 0].item() == pytest.approx(0.041748, abs=1e-6)
@@ -56,7 +56,7 @@ def test_tables_have_the_transformer_specs_shapes_for_the_22b_config():
     dims = shapes.ModelDims(t["num_attention_heads"], t["attention_head_dim"], t["audio_num_attention_heads"],
                             t["audio_attention_head_dim"], t["audio_cross_attention_dim"], 3840, 48)
     inputs, _ = shapes.transformer_specs(dims, GRID, "bfloat16")
-    tables = rope.rope_tables(rope.RopeConfig.from_config(config), GRID, 24, torch.bfloat16)
+    tables = rope.rope_tables(rope.RopeConfig.from_config(config), GRID, 24, torch.bfloat16, torch.device("cpu"))
     for spec in inputs:
         if "rope" in spec.name:
             assert tuple(tables[spec.name].shape) == spec.shape, spec.name

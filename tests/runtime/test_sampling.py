@@ -39,24 +39,34 @@ def test_sigma_tables_refuse_a_zero_sigma_before_the_end():
         sampling.sigma_tables((1.0, 0.0, 0.0), torch.device("cpu"))
 
 
-def _latent(shape, seed, dtype=torch.bfloat16):
-    return torch.randn(shape, generator=torch.Generator().manual_seed(seed)).to(dtype)
+NO_GPU = "needs an NVIDIA GPU with CUDA (torch.cuda.is_available() is False on this machine)"
+GPU = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_GPU)]
 
 
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
-def test_x0_and_euler_step_match_ltx_core_for_every_step(dtype):
-    sigmas = torch.Tensor(list(sampling.distilled_sigma_values()[0]))
-    tables = sampling.sigma_tables(sigmas.tolist(), torch.device("cpu"))
-    x, ours = _latent((1, 40, 128), 1, dtype), _latent((1, 40, 128), 1, dtype)
-    scratch, x0 = torch.zeros(1, 40, 128), torch.zeros(1, 40, 128, dtype=dtype)
+def _latent(shape, seed, dtype=torch.bfloat16, device="cpu"):
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed)).to(device, dtype)
+
+
+@pytest.mark.parametrize("dtype, device", [
+    (torch.bfloat16, "cpu"), (torch.float32, "cpu"),
+    pytest.param(torch.bfloat16, "cuda", marks=GPU), pytest.param(torch.float32, "cuda", marks=GPU),
+])
+def test_x0_and_euler_step_match_ltx_core_for_every_step(dtype, device):
+    # On CUDA this pins the reciprocal: ltx-core divides by a Python float, which CUDA turns into a
+    # multiplication by its float32 reciprocal (sampling.velocity_divisors).
+    sigmas = torch.Tensor(list(sampling.distilled_sigma_values()[0])).to(device)
+    tables = sampling.sigma_tables(sigmas.tolist(), torch.device(device))
+    x, ours = _latent((1, 40, 128), 1, dtype, device), _latent((1, 40, 128), 1, dtype, device)
+    scratch, x0 = torch.zeros(1, 40, 128, device=device), torch.zeros(1, 40, 128, dtype=dtype, device=device)
     for i in range(len(sigmas) - 1):
-        velocity = _latent((1, 40, 128), 10 + i, dtype)
-        timesteps = torch.ones(1, 40, 1) * sigmas[i]  # official: denoise_mask (1, N, 1) x sigma
+        velocity = _latent((1, 40, 128), 10 + i, dtype, device)
+        timesteps = torch.ones(1, 40, 1, device=device) * sigmas[i]  # official: denoise_mask (1, N, 1) x sigma
         denoised = to_denoised(x, velocity, timesteps)
         x = EulerDiffusionStep().step(x, denoised, sigmas, i)
         sampling.to_x0_(x0, ours, velocity, timesteps[..., 0], scratch)
         assert torch.equal(x0, denoised)
-        sampling.euler_step_(ours, x0, tables.divisors[i:i + 1], tables.dts[i:i + 1], scratch, reciprocal=False)
+        sampling.euler_step_(ours, x0, tables.divisors[i:i + 1], tables.dts[i:i + 1], scratch,
+                             reciprocal=device == "cuda")
         assert ours.dtype == dtype and torch.equal(ours, x), f"step {i}"
 
 
