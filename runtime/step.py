@@ -26,7 +26,7 @@ class Step:
 
     def __init__(self, graph: Graph, executor: Executor, sigma_values, device: torch.device) -> None:
         device = torch.device(device)
-        self.graph_key, self.executor, self.device = graph.key, executor, device
+        self.graph_key, self.executor, self.device, self.grid = graph.key, executor, device, graph.grid
         self.inputs = allocate(graph.inputs, device)
         self.outputs = allocate(graph.outputs, device)
         self.tables = sampling.sigma_tables(sigma_values, device)

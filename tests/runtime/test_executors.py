@@ -63,7 +63,8 @@ def test_bf16_to_fp32_converts_every_bf16_type_and_keeps_the_original():
     assert TensorProto.BFLOAT16 not in {i.type.tensor_type.elem_type for i in (*converted.graph.input,
                                                                                *converted.graph.output)}
     assert converted.graph.initializer[0].data_type == TensorProto.FLOAT
-    assert all(a.t.data_type == TensorProto.FLOAT for n in converted.graph.node for a in n.attribute if a.name == "value")
+    constants = [a.t for n in converted.graph.node for a in n.attribute if a.name == "value"]
+    assert [t.data_type for t in constants] == [TensorProto.FLOAT]
     assert [a.i for n in converted.graph.node if n.op_type == "Cast" for a in n.attribute] == [1, 1]
     assert model.graph.initializer[0].data_type == TensorProto.BFLOAT16  # untouched
     assert np.array_equal(numpy_helper.to_array(converted.graph.initializer[0]), W.float().numpy())

@@ -21,9 +21,9 @@ def _official_modalities(grid, fps, dtype, model):
     audio_shape = AudioLatentShape(batch=1, channels=8, frames=grid.audio_tokens, mel_bins=16)
     audio = AudioLatentTools(AudioPatchifier(patch_size=1), audio_shape).create_initial_state("cpu", dtype)
     sigma = torch.tensor(0.5)
-    make = lambda state, width: Modality(latent=state.latent, sigma=sigma, timesteps=state.denoise_mask * sigma,  # noqa: E731
-                                         positions=state.positions, context=torch.zeros(1, 4, width, dtype=dtype))
-    return make(video, model.inner_dim), make(audio, model.audio_inner_dim)
+    return tuple(Modality(latent=state.latent, sigma=sigma, timesteps=state.denoise_mask * sigma,
+                          positions=state.positions, context=torch.zeros(1, 4, width, dtype=dtype))
+                 for state, width in ((video, model.inner_dim), (audio, model.audio_inner_dim)))
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])

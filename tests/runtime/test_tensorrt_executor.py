@@ -10,7 +10,8 @@ from ltx_trt.runtime.executors.tensorrt import TORCH_OF_TRT, Engine, check_bindi
 
 NO_GPU = "needs an NVIDIA GPU with CUDA (torch.cuda.is_available() is False on this machine)"
 NO_TENSORRT = "needs the full TensorRT package `tensorrt` (pip install tensorrt-cu13 --extra-index-url ...)"
-MISSING = NO_GPU if not torch.cuda.is_available() else NO_TENSORRT if importlib.util.find_spec("tensorrt") is None else ""
+HAS_TENSORRT = importlib.util.find_spec("tensorrt") is not None
+MISSING = NO_GPU if not torch.cuda.is_available() else "" if HAS_TENSORRT else NO_TENSORRT
 
 
 def test_binding_check_names_every_mismatch():
@@ -30,7 +31,8 @@ def test_unknown_or_missing_backend_is_a_user_error_with_the_install_command():
         assert err.value.hint.startswith("pip install tensorrt")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("tensorrt_rtx") is None, reason="needs tensorrt_rtx (pip install tensorrt-rtx)")
+@pytest.mark.skipif(importlib.util.find_spec("tensorrt_rtx") is None,
+                    reason="needs tensorrt_rtx (pip install tensorrt-rtx)")
 def test_every_tensorrt_dtype_the_graphs_use_has_a_torch_dtype():
     trt = import_backend("tensorrt_rtx")
     for name in ("FLOAT", "HALF", "BF16", "INT64", "INT32", "BOOL"):
@@ -49,7 +51,8 @@ def test_engine_writes_into_the_bound_buffers(tmp_path):
     y = network.add_elementwise(x, two, trt.ElementWiseOperation.PROD).get_output(0)
     y.name = "y"
     network.mark_output(y)
-    (tmp_path / "double.engine").write_bytes(bytes(builder.build_serialized_network(network, builder.create_builder_config())))
+    serialized = builder.build_serialized_network(network, builder.create_builder_config())
+    (tmp_path / "double.engine").write_bytes(bytes(serialized))
     engine = Engine(tmp_path / "double.engine", trt)
     x_buf, y_buf = torch.arange(8.0, device="cuda").reshape(2, 4), torch.zeros(2, 4, device="cuda")
     engine.bind({"x": x_buf, "y": y_buf})

@@ -1,0 +1,128 @@
+"""The body of `ltx-trt run`: encode text, denoise, upsample, denoise, decode, mux (the distilled pipeline).
+
+Mirrors ltx-pipelines' DistilledPipeline for text-to-video: one generator seeded with the seed, stage 1
+at half size (8 steps), x2 latent upsampling, stage 2 at full size (3 steps) from the upsampled video
+and the stage-1 audio, then the video and audio decoders and an mp4. The executor holds the math;
+the denoising buffers are allocated before the first step. Imports torch, ltx-core's tokenizer and
+patchifiers, and runtime only.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from ltx_core.components.patchifiers import AudioPatchifier, VideoLatentPatchifier
+from ltx_core.types import AudioLatentShape, VideoLatentShape
+
+from ltx_trt.runtime import media, rope, sampling, shapes
+from ltx_trt.runtime.executors import Executor, allocate
+from ltx_trt.runtime.loop import denoise
+from ltx_trt.runtime.plan import Graph
+from ltx_trt.runtime.profiles import Bucket
+from ltx_trt.runtime.step import Step
+
+
+@dataclass(frozen=True)
+class BucketGraphs:
+    """The graphs one generation runs, picked from runtime.plan by component and variant."""
+
+    text_encoder: Graph
+    connector: Graph
+    stage1: Graph
+    stage2: Graph
+    upsampler: Graph
+    video_decoder: Graph
+    audio_decoder: Graph
+
+    @classmethod
+    def select(cls, graphs: list[Graph], bucket: Bucket) -> "BucketGraphs":
+        by_key = {g.key: g for g in graphs}
+        name = bucket.name
+        return cls(by_key["text_encoder"], by_key["connector"], by_key[f"transformer.{name}.stage1"],
+                   by_key[f"transformer.{name}.stage2"], by_key[f"upsampler.{name}"],
+                   by_key[f"video_decoder.{name}"], by_key[f"audio_decoder.{name}"])
+
+
+def tokenize(gemma_dir: Path, prompt: str) -> dict[str, torch.Tensor]:
+    """input_ids and attention_mask, (1, 1024) int64, left-padded, as ltx-core's LTXVGemmaTokenizer."""
+    from ltx_core.text_encoders.gemma.tokenizer import LTXVGemmaTokenizer
+
+    tokenizer = LTXVGemmaTokenizer(str(gemma_dir), max_length=shapes.CONTEXT_TOKENS)
+    ids, mask = zip(*tokenizer.tokenize_with_weights(prompt)["gemma"])
+    return {"input_ids": torch.tensor([ids], dtype=torch.int64),
+            "attention_mask": torch.tensor([mask], dtype=torch.int64)}
+
+
+def run_graph(executor: Executor, graph: Graph, inputs: dict[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
+    """Run a once-per-generation graph: its inputs copied into fresh buffers, its outputs returned."""
+    buffers = allocate(graph.inputs, device)
+    for name, tensor in inputs.items():
+        buffers[name].copy_(tensor)
+    outputs = allocate(graph.outputs, device)
+    executor.run(graph.key, buffers, outputs)
+    return outputs
+
+
+def generate(tokens: dict[str, torch.Tensor], seed: int, output: Path, *, graphs: BucketGraphs, bucket: Bucket,
+             config: dict, executor: Executor, device: torch.device, cuda_graphs: bool = False,
+             log: Callable[[str], None] = print) -> Path:
+    """Text tokens -> mp4 at `output`. `config` is the checkpoint's architecture config (RoPE settings)."""
+    stages = [Step(graph, executor, sigmas, device)
+              for graph, sigmas in zip((graphs.stage1, graphs.stage2), sampling.distilled_sigma_values())]
+    if cuda_graphs:
+        for step in stages:
+            step.capture()  # before any input is set: the warm-up step may leave garbage
+    text = run_graph(executor, graphs.connector, {
+        **run_graph(executor, graphs.text_encoder, tokens, device), "attention_mask": tokens["attention_mask"]}, device)
+    for step in stages:
+        _set_inputs(step, text, config, bucket.fps)
+    generator = sampling.new_generator(seed, device)
+    progress = lambda i, n: log(f"  step {i}/{n}")  # noqa: E731
+    log("stage 1 (half size)")
+    low = denoise(stages[0], generator, {"video": None, "audio": None}, progress)
+    upsampled = _upsample(executor, graphs.upsampler, low["video"], device)
+    log("stage 2 (full size)")
+    full = denoise(stages[1], generator, {"video": upsampled, "audio": low["audio"]}, progress)
+    frames = _decode_video(executor, graphs.video_decoder, full["video"], device)
+    waveform = _decode_audio(executor, graphs.audio_decoder, full["audio"], device)
+    return media.write_mp4(output, frames, bucket.fps, waveform, shapes.OUTPUT_SAMPLE_RATE)
+
+
+def _set_inputs(step: Step, text: dict[str, torch.Tensor], config: dict, fps: int) -> None:
+    """Contexts and RoPE tables: fixed for the whole stage, written once before its first step."""
+    step.inputs["video_context"].copy_(text["video_context"])
+    step.inputs["audio_context"].copy_(text["audio_context"])
+    dtype = step.inputs["video_rope_cos"].dtype
+    tables = rope.rope_tables(rope.RopeConfig.from_config(config), step.grid, fps, dtype, step.device)
+    for name, table in tables.items():
+        step.inputs[name].copy_(table)
+
+
+def _video_shape(latent_5d: tuple[int, ...]) -> VideoLatentShape:
+    return VideoLatentShape.from_torch_shape(torch.Size(latent_5d))
+
+
+def _upsample(executor: Executor, graph: Graph, tokens: torch.Tensor, device) -> torch.Tensor:
+    """Stage-1 tokens (1, N, 128) -> (1, 128, F, H, W) -> x2 upsampler -> stage-2 tokens (1, 4N, 128)."""
+    (spec,), (out_spec,) = graph.inputs, graph.outputs
+    latent = VideoLatentPatchifier(patch_size=1).unpatchify(tokens, output_shape=_video_shape(spec.shape))
+    upsampled = run_graph(executor, graph, {spec.name: latent}, device)[out_spec.name]
+    return VideoLatentPatchifier(patch_size=1).patchify(upsampled)
+
+
+def _decode_video(executor: Executor, graph: Graph, tokens: torch.Tensor, device) -> torch.Tensor:
+    """(1, N, 128) tokens -> (F, H, W, 3) uint8, converted as ltx-core's decode_video does."""
+    (spec,), (out_spec,) = graph.inputs, graph.outputs
+    latent = VideoLatentPatchifier(patch_size=1).unpatchify(tokens, output_shape=_video_shape(spec.shape))
+    pixels = run_graph(executor, graph, {spec.name: latent}, device)[out_spec.name]  # (1, 3, F, H, W) in [-1, 1]
+    # in the decoder's dtype, as upstream: bf16 arithmetic for bf16 decoders
+    return (((pixels + 1.0) / 2.0).clamp(0.0, 1.0) * 255.0).to(torch.uint8)[0].permute(1, 2, 3, 0)
+
+
+def _decode_audio(executor: Executor, graph: Graph, tokens: torch.Tensor, device) -> torch.Tensor:
+    """(1, Na, 128) tokens -> (1, 8, Na, 16) latent -> (2, samples) float32 waveform at 48 kHz."""
+    (spec,), (out_spec,) = graph.inputs, graph.outputs
+    shape = AudioLatentShape.from_torch_shape(torch.Size(spec.shape))
+    latent = AudioPatchifier(patch_size=1).unpatchify(tokens, output_shape=shape)
+    return run_graph(executor, graph, {spec.name: latent}, device)[out_spec.name][0].float()

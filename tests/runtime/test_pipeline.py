@@ -1,0 +1,54 @@
+"""The run body calls every graph in pipeline order with the planned buffers and writes a playable mp4."""
+
+import av
+import torch
+
+from ltx_trt.model.ltx23_config import tiny_config
+from ltx_trt.runtime import shapes
+from ltx_trt.runtime.components import COMPONENTS
+from ltx_trt.runtime.pipeline import BucketGraphs, generate
+from ltx_trt.runtime.plan import profile_graphs
+from ltx_trt.runtime.profiles import Bucket, Memory, Profile
+
+BUCKET = Bucket(name="tiny", width=128, height=64, frames=9, fps=24)
+TINY = shapes.ModelDims(video_heads=2, video_head_dim=32, audio_heads=2, audio_head_dim=16, audio_cross_dim=32,
+                        gemma_hidden=64, gemma_layers=2)
+
+
+class RecordingExecutor:
+    """Plausible outputs for every graph, written into the caller's buffers; remembers the call order."""
+
+    def __init__(self):
+        self.calls = []
+        self.generator = torch.Generator().manual_seed(0)
+
+    def run(self, graph_key, inputs, outputs):
+        self.calls.append(graph_key.split(".")[0] + (".stage" + graph_key[-1] if "stage" in graph_key else ""))
+        if graph_key.startswith("transformer"):
+            for m in ("video", "audio"):
+                torch.mul(inputs[f"{m}_tokens"], 0.5, out=outputs[f"{m}_velocity"])
+        elif graph_key.startswith("upsampler"):
+            (latent,), (out,) = inputs.values(), outputs.values()
+            out.copy_(latent.repeat_interleave(2, dim=3).repeat_interleave(2, dim=4))
+        else:
+            for out in outputs.values():
+                out.copy_(torch.rand(out.shape, generator=self.generator) * 1.6 - 0.8)
+
+
+def test_generate_runs_the_distilled_pipeline_in_order_and_writes_the_clip(tmp_path):
+    profile = Profile("tiny", "CPU", ("8.9",), 1.0, "tensorrt_rtx", {c: "bf16" for c in COMPONENTS},
+                      Memory(False, 1.0), (BUCKET,))
+    graphs = BucketGraphs.select(profile_graphs(profile, TINY), BUCKET)
+    tokens = {"input_ids": torch.zeros(1, 1024, dtype=torch.int64),
+              "attention_mask": torch.ones(1, 1024, dtype=torch.int64)}
+    executor = RecordingExecutor()
+    lines = []
+    path = generate(tokens, 10, tmp_path / "clip.mp4", graphs=graphs, bucket=BUCKET, config=tiny_config(),
+                    executor=executor, device=torch.device("cpu"), log=lines.append)
+    assert executor.calls == (["text_encoder", "connector"] + ["transformer.stage1"] * 8 + ["upsampler"]
+                              + ["transformer.stage2"] * 3 + ["video_decoder", "audio_decoder"])
+    assert lines[0] == "stage 1 (half size)" and "  step 3/3" in lines
+    with av.open(str(path)) as container:
+        frames = list(container.decode(container.streams.video[0]))
+        assert (len(frames), frames[0].width, frames[0].height) == (9, 128, 64)
+        assert container.streams.audio[0].rate == 48_000
