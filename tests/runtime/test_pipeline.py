@@ -6,7 +6,7 @@ import torch
 from ltx_trt.model.ltx23_config import tiny_config
 from ltx_trt.runtime import shapes
 from ltx_trt.runtime.components import COMPONENTS
-from ltx_trt.runtime.pipeline import BucketGraphs, generate
+from ltx_trt.runtime.pipeline import BucketGraphs, generate, tokenize
 from ltx_trt.runtime.plan import profile_graphs
 from ltx_trt.runtime.profiles import Bucket, Memory, Profile
 
@@ -52,3 +52,15 @@ def test_generate_runs_the_distilled_pipeline_in_order_and_writes_the_clip(tmp_p
         frames = list(container.decode(container.streams.video[0]))
         assert (len(frames), frames[0].width, frames[0].height) == (9, 128, 64)
         assert container.streams.audio[0].rate == 48_000
+
+
+def test_prompts_are_tokenized_left_padded_to_1024_like_ltx_core(tmp_path):
+    from ltx_trt.model.gemma import write_tiny_gemma
+
+    write_tiny_gemma(tmp_path)
+    tokens = tokenize(tmp_path, "  a cat plays the piano  ")
+    ids, mask = tokens["input_ids"], tokens["attention_mask"]
+    assert ids.shape == mask.shape == (1, 1024) and ids.dtype == mask.dtype == torch.int64
+    valid = int(mask.sum())
+    assert mask[0, -valid:].all() and not mask[0, :-valid].any()  # left padding: the prompt is at the end
+    assert tokenize(tmp_path, "a cat plays the piano")["input_ids"].equal(ids)  # stripped, as upstream
