@@ -2,9 +2,12 @@
 
 Every BFLOAT16 becomes FLOAT: graph inputs, outputs and value infos, initializers, tensor-valued
 node attributes (Constant, ConstantOfShape, ...), Cast/`dtype` targets, in subgraphs and local
-functions too. The caller casts at the boundary. External data must already be loaded.
-Imports onnx and numpy only.
+functions too. External data is read into the model (the result is serialised whole; onnx.load
+itself refuses data files with several hard links, which is how export shares the checkpoint's
+bytes). The caller casts at the boundary. Imports onnx and numpy only.
 """
+
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -13,9 +16,12 @@ from onnx import AttributeProto, TensorProto, numpy_helper
 BF16, FP32 = TensorProto.BFLOAT16, TensorProto.FLOAT
 
 
-def bf16_to_fp32(model: onnx.ModelProto) -> onnx.ModelProto:
-    """A converted copy of `model`; the original is left as it was."""
+def bf16_to_fp32(model: onnx.ModelProto, base_dir: Path | None = None) -> onnx.ModelProto:
+    """A converted copy of `model` (loaded without its external data, which is read from base_dir)."""
     model = onnx.ModelProto.FromString(model.SerializeToString())
+    for tensor in model.graph.initializer:
+        if tensor.data_location == TensorProto.EXTERNAL:
+            _read_external(tensor, Path(base_dir))
     _graph(model.graph)
     for function in model.functions:
         _nodes(function.node)
@@ -56,10 +62,19 @@ def _value_info(info: onnx.ValueInfoProto) -> None:
         info.type.tensor_type.elem_type = FP32
 
 
+def _read_external(tensor: onnx.TensorProto, base_dir: Path) -> None:
+    info = {entry.key: entry.value for entry in tensor.external_data}
+    with (base_dir / info["location"]).open("rb") as f:
+        f.seek(int(info.get("offset", 0)))
+        tensor.raw_data = f.read(int(info["length"]) if "length" in info else -1)
+    del tensor.external_data[:]
+    tensor.data_location = TensorProto.DEFAULT
+
+
 def _tensor(tensor: onnx.TensorProto) -> None:
     if tensor.data_type != BF16:
         return
     if tensor.data_location == TensorProto.EXTERNAL:
-        raise ValueError(f"tensor {tensor.name!r} still has external data; load it before converting")
+        raise ValueError(f"tensor {tensor.name!r} has external data outside the graph's initializers")
     values = numpy_helper.to_array(tensor).astype(np.float32)
     tensor.CopyFrom(numpy_helper.from_array(values, tensor.name))

@@ -111,12 +111,12 @@ def _placement(name: str, tensor: torch.Tensor) -> tuple:
 
 
 def _fp32_model_bytes(path: Path) -> bytes:
-    """The bf16 graph at `path`, external data loaded, converted to fp32 and serialised (< 2 GB)."""
+    """The bf16 graph at `path` with its external data, converted to fp32 and serialised (< 2 GB)."""
     import onnx
 
     from ltx_trt.runtime.executors.fp32_onnx import bf16_to_fp32
 
-    model = bf16_to_fp32(onnx.load(str(path), load_external_data=True))
+    model = bf16_to_fp32(onnx.load(str(path), load_external_data=False), base_dir=path.parent)
     if model.ByteSize() >= 2**31:
         raise UserError(f"{path.name} is over 2 GB in fp32; ONNX Runtime on CPU cannot run it in memory",
                         "use the tensorrt executor on a GPU, or an fp32 profile for this component")

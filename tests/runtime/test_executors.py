@@ -1,6 +1,8 @@
 """Executors write into the caller's buffers: PyTorch modules, ONNX Runtime (with the bf16 -> fp32
 conversion for its CPU provider), and the TensorRT binding checks."""
 
+import os
+
 import numpy as np
 import onnx
 import onnxruntime
@@ -122,3 +124,14 @@ def test_torch_executor_refuses_outputs_of_the_wrong_shape():
     executor = TorchExecutor({"graph": _StandIn()})
     with pytest.raises(ValueError, match="shape"):
         executor.run("graph", {"a": torch.ones(2), "b": torch.ones(2)}, {"s": torch.zeros(1), "p": torch.zeros(2)})
+
+
+def test_bf16_graph_with_hard_linked_external_data_runs(tmp_path):
+    # export shares the checkpoint's bytes through a hard link, which onnx.load refuses to read
+    onnx.save(_bf16_model(), tmp_path / "probe.onnx", save_as_external_data=True, location="weights.data",
+              size_threshold=0)
+    os.link(tmp_path / "weights.data", tmp_path / "checkpoint.safetensors")
+    executor = OnnxRuntimeExecutor(tmp_path, {"graphs": {"probe": {"file": "probe.onnx", "precision": "bf16"}}})
+    outputs = {"y": torch.zeros(2, 4, dtype=torch.bfloat16), "z": torch.zeros(2, 4)}
+    executor.run("probe", {"x": X}, outputs)
+    assert torch.allclose(outputs["z"], _expected()[1], rtol=1e-6, atol=1e-6)
