@@ -89,7 +89,8 @@ _TINY_OVERRIDES = {
                                ["compress_all_res", {"multiplier": 2}], ["compress_all_res", {"multiplier": 1}]]},
     # The audio decoder sizes its latent statistics by `ch`, which must stay 128; shrink depth instead.
     "audio_vae": {"model": {"params": {"ddconfig": {"ch_mult": [1, 1, 1], "num_res_blocks": 1}}}},
-    "vocoder": {"vocoder": {"upsample_initial_channel": 32}, "bwe": {"upsample_initial_channel": 16}},
+    # Each upsampling stage halves the channels: 128 (6 stages) and 64 (5 stages) end at 2.
+    "vocoder": {"vocoder": {"upsample_initial_channel": 128}, "bwe": {"upsample_initial_channel": 64}},
 }
 
 # The x2 spatial upsampler ships as its own file with its own config.

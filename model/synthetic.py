@@ -49,6 +49,12 @@ def random_tensor(key: str, shape: tuple, seed: int) -> torch.Tensor:
     if key.endswith(("std-of-means", "mean-of-stds")):
         return torch.rand(shape, generator=generator) + 0.5  # a positive spread
     values = torch.randn(shape, generator=generator)
+    if key.endswith("mel_basis"):  # a filterbank is non-negative; random signs put mels at the log floor
+        return values.abs()
+    if key.startswith("vocoder.") and (".convs" in key or ".conv_post." in key) and key.endswith(".weight"):
+        # small residual/output convolutions, as in a trained vocoder; else activations reach 1e4 and
+        # the waveform is clipped to +-1 almost everywhere
+        return 0.1 * values / max(1, int(torch.tensor(shape[1:]).prod())) ** 0.5
     last = key.rsplit(".", 1)[-1]
     if len(shape) == 1 and last == "weight":  # norm weights: near one
         return 1.0 + 0.1 * values

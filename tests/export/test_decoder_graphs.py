@@ -45,39 +45,12 @@ DIMS = shapes.ModelDims(video_heads=2, video_head_dim=32, audio_heads=2, audio_h
                         gemma_hidden=64, gemma_layers=4)  # only the transformer's specs read them
 
 
-def tiny_config_with_working_vocoder() -> dict:
-    """tiny_config() halves its vocoder widths (32 and 16) to 0 channels in the last upsampling stages,
-    which no vocoder can run; 128 and 64 end at 2 channels. Remove once ltx23_config has these widths."""
-    config = ltx23_config.tiny_config()
-    config["vocoder"]["vocoder"]["upsample_initial_channel"] = 128
-    config["vocoder"]["bwe"]["upsample_initial_channel"] = 64
-    return config
-
-
-ORIGINAL_RANDOM_TENSOR = synthetic.random_tensor
-
-
-def trained_like_tensor(key: str, shape: tuple, seed: int) -> torch.Tensor:
-    """synthetic.random_tensor, with the vocoder conditioned as a trained one is: a non-negative mel
-    filterbank (random signs put half the mels at the log floor, where log(1e-5 + tiny) amplifies
-    rounding 1e5-fold) and small residual / output convolutions (else activations reach 1e4 and the
-    waveform is clipped to +-1 almost everywhere, which hides any error)."""
-    tensor = ORIGINAL_RANDOM_TENSOR(key, shape, seed)
-    if key.startswith("vocoder.") and key.endswith("mel_basis"):
-        return tensor.abs()
-    if key.startswith("vocoder.") and (".convs" in key or ".conv_post." in key) and key.endswith(".weight"):
-        return 0.1 * tensor
-    return tensor
-
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     """The tiny model in float32, so that fp32 weights are zero-copy views of the files."""
     folder = tmp_path_factory.mktemp("tiny")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(synthetic, "random_tensor", trained_like_tensor)
-        synthetic.write_ltx_checkpoint(folder / "ltx.safetensors", tiny_config_with_working_vocoder(), 64, 4,
-                                       dtype=torch.float32, model_version=ltx23_config.MODEL_VERSION)
+    synthetic.write_ltx_checkpoint(folder / "ltx.safetensors", ltx23_config.tiny_config(), 64, 4,
+                                   dtype=torch.float32, model_version=ltx23_config.MODEL_VERSION)
     synthetic.write_upsampler_checkpoint(folder / "upsampler.safetensors", ltx23_config.TINY_UPSAMPLER_CONFIG,
                                          dtype=torch.float32)
     (folder / "gemma").mkdir()
