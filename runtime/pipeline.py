@@ -78,7 +78,10 @@ def generate(tokens: dict[str, torch.Tensor], seed: int, output: Path, *, graphs
     for step in stages:
         _set_inputs(step, text, config, bucket.fps)
     generator = sampling.new_generator(seed, device)
-    progress = lambda i, n: log(f"  step {i}/{n}")  # noqa: E731
+
+    def progress(i: int, n: int) -> None:
+        log(f"  step {i}/{n}")
+
     log("stage 1 (half size)")
     low = denoise(stages[0], generator, {"video": None, "audio": None}, progress)
     upsampled = _upsample(executor, graphs.upsampler, low["video"], device)
