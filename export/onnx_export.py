@@ -35,27 +35,24 @@ def trace(wrapper: torch.nn.Module, args: list[torch.Tensor], graph: Graph, over
 
 
 def optimize_keeping_weights(model: ir.Model, weight_names: list[str]) -> None:
-    """Run the onnxscript optimizer (constant folding, sequence-op cleanup) without touching weights.
+    """Inline functions, fold constants and drop dead nodes, never folding through a weight.
 
-    The optimizer never folds through a graph *input*, so weights are listed as inputs while it runs:
-    no Transpose(W) or Slice(table) gets folded into a renamed copy, every weight keeps its state_dict
-    name and the checkpoint's layout, and no weight data is read.
+    torch's own `optimize=True` folded 86 of 230 transformer weights into renamed `val_N` copies
+    (transposed Linear weights, sliced AdaLN tables); here no node that reads a weight is folded, so
+    every weight keeps its state_dict name and the checkpoint's layout, and its data is never read.
+    Only these three passes run: onnxscript's full optimizer (its rewrite rules) took time quadratic
+    in the graph size (15 s at 4 full-width blocks, most of an hour projected at 48).
     """
     import onnxscript.optimizer
 
-    graph = model.graph
-    weights = [graph.initializers.pop(n) for n in weight_names if n in graph.initializers]
-    values = [w.const_value for w in weights]
-    for weight in weights:
-        weight.const_value = None
-    graph.inputs.extend(weights)
-    try:
-        onnxscript.optimizer.optimize(model)
-    finally:
-        for weight, value in zip(weights, values):
-            graph.inputs.remove(weight)
-            weight.const_value = value
-            graph.register_initializer(weight)
+    weights = set(weight_names)
+
+    def should_fold(node: ir.Node) -> bool | None:
+        return False if any(v is not None and v.name in weights for v in node.inputs) else None
+
+    onnxscript.optimizer.inline(model)
+    onnxscript.optimizer.fold_constants_ir(model, should_fold=should_fold)
+    onnxscript.optimizer.remove_unused_nodes(model)
 
 
 def save(model: ir.Model, wrapper: torch.nn.Module, out_dir: Path, stem: str) -> list[Path]:
