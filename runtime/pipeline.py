@@ -20,6 +20,7 @@ from ltx_trt.runtime.executors import Executor, allocate
 from ltx_trt.runtime.loop import denoise
 from ltx_trt.runtime.plan import Graph
 from ltx_trt.runtime.profiles import Bucket
+from ltx_trt.runtime.progress import Progress
 from ltx_trt.runtime.step import Step
 
 
@@ -43,12 +44,24 @@ class BucketGraphs:
                    by_key[f"transformer.{name}.stage2"], by_key[f"upsampler.{name}"],
                    by_key[f"video_decoder.{name}"], by_key[f"audio_decoder.{name}"])
 
+    def all(self) -> list[Graph]:
+        """Every graph of the run, in pipeline order."""
+        return [self.text_encoder, self.connector, self.stage1, self.stage2, self.upsampler, self.video_decoder,
+                self.audio_decoder]
 
-def tokenize(gemma_dir: Path, prompt: str) -> dict[str, torch.Tensor]:
-    """input_ids and attention_mask, (1, 1024) int64, left-padded, as ltx-core's LTXVGemmaTokenizer."""
+
+def tokenize(gemma_dir: Path, prompt: str, log: Callable[[str], None] = print) -> dict[str, torch.Tensor]:
+    """input_ids and attention_mask, (1, 1024) int64, left-padded, as ltx-core's LTXVGemmaTokenizer.
+
+    A longer prompt is cut to its first 1024 tokens, as upstream does; the cut is announced.
+    """
     from ltx_core.text_encoders.gemma.tokenizer import LTXVGemmaTokenizer
 
     tokenizer = LTXVGemmaTokenizer(str(gemma_dir), max_length=shapes.CONTEXT_TOKENS)
+    count = len(tokenizer.tokenizer(prompt.strip(), truncation=False, verbose=False)["input_ids"])
+    if count > shapes.CONTEXT_TOKENS:
+        log(f"the prompt is {count} tokens long: only its first {shapes.CONTEXT_TOKENS} are used "
+            f"(the text encoder's context)")
     ids, mask = zip(*tokenizer.tokenize_with_weights(prompt)["gemma"])
     return {"input_ids": torch.tensor([ids], dtype=torch.int64),
             "attention_mask": torch.tensor([mask], dtype=torch.int64)}
@@ -66,30 +79,32 @@ def run_graph(executor: Executor, graph: Graph, inputs: dict[str, torch.Tensor],
 
 def generate(tokens: dict[str, torch.Tensor], seed: int, output: Path, *, graphs: BucketGraphs, bucket: Bucket,
              config: dict, executor: Executor, device: torch.device, cuda_graphs: bool = False,
-             log: Callable[[str], None] = print) -> Path:
+             progress: Progress | None = None) -> Path:
     """Text tokens -> mp4 at `output`. `config` is the checkpoint's architecture config (RoPE settings)."""
+    progress = progress or Progress(device=device)
     stages = [Step(graph, executor, sigmas, device)
               for graph, sigmas in zip((graphs.stage1, graphs.stage2), sampling.distilled_sigma_values())]
     if cuda_graphs:
         for step in stages:
             step.capture()  # before any input is set: the warm-up step may leave garbage
-    text = run_graph(executor, graphs.connector, {
-        **run_graph(executor, graphs.text_encoder, tokens, device), "attention_mask": tokens["attention_mask"]}, device)
-    for step in stages:
-        _set_inputs(step, text, config, bucket.fps)
+    with progress.stage("text", "Gemma-3 encoder + connector"):
+        hidden = run_graph(executor, graphs.text_encoder, tokens, device)
+        text = run_graph(executor, graphs.connector, {**hidden, "attention_mask": tokens["attention_mask"]}, device)
+        for step in stages:
+            _set_inputs(step, text, config, bucket.fps)
     generator = sampling.new_generator(seed, device)
-
-    def progress(i: int, n: int) -> None:
-        log(f"  step {i}/{n}")
-
-    log("stage 1 (half size)")
-    low = denoise(stages[0], generator, {"video": None, "audio": None}, progress)
-    upsampled = _upsample(executor, graphs.upsampler, low["video"], device)
-    log("stage 2 (full size)")
-    full = denoise(stages[1], generator, {"video": upsampled, "audio": low["audio"]}, progress)
-    frames = _decode_video(executor, graphs.video_decoder, full["video"], device)
-    waveform = _decode_audio(executor, graphs.audio_decoder, full["audio"], device)
-    return media.write_mp4(output, frames, bucket.fps, waveform, shapes.OUTPUT_SAMPLE_RATE)
+    with progress.stage("stage 1", f"half size, {stages[0].num_steps} steps"):
+        low = denoise(stages[0], generator, {"video": None, "audio": None}, progress.step)
+    with progress.stage("upsample", "x2 latent upsampler"):
+        upsampled = _upsample(executor, graphs.upsampler, low["video"], device)
+    with progress.stage("stage 2", f"full size, {stages[1].num_steps} steps"):
+        full = denoise(stages[1], generator, {"video": upsampled, "audio": low["audio"]}, progress.step)
+    with progress.stage("video decode"):
+        frames = _decode_video(executor, graphs.video_decoder, full["video"], device)
+    with progress.stage("audio decode"):
+        waveform = _decode_audio(executor, graphs.audio_decoder, full["audio"], device)
+    with progress.stage("mp4", f"H.264 + AAC, {bucket.frames} frames at {bucket.fps} fps"):
+        return media.write_mp4(output, frames, bucket.fps, waveform, shapes.OUTPUT_SAMPLE_RATE)
 
 
 def _set_inputs(step: Step, text: dict[str, torch.Tensor], config: dict, fps: int) -> None:

@@ -9,6 +9,7 @@ from ltx_trt.runtime.components import COMPONENTS
 from ltx_trt.runtime.pipeline import BucketGraphs, generate, tokenize
 from ltx_trt.runtime.plan import profile_graphs
 from ltx_trt.runtime.profiles import Bucket, Memory, Profile
+from ltx_trt.runtime.progress import Progress
 
 BUCKET = Bucket(name="tiny", width=128, height=64, frames=9, fps=24)
 TINY = shapes.ModelDims(video_heads=2, video_head_dim=32, audio_heads=2, audio_head_dim=16, audio_cross_dim=32,
@@ -44,10 +45,14 @@ def test_generate_runs_the_distilled_pipeline_in_order_and_writes_the_clip(tmp_p
     executor = RecordingExecutor()
     lines = []
     path = generate(tokens, 10, tmp_path / "clip.mp4", graphs=graphs, bucket=BUCKET, config=tiny_config(),
-                    executor=executor, device=torch.device("cpu"), log=lines.append)
+                    executor=executor, device=torch.device("cpu"), progress=Progress(lines.append))
     assert executor.calls == (["text_encoder", "connector"] + ["transformer.stage1"] * 8 + ["upsampler"]
                               + ["transformer.stage2"] * 3 + ["video_decoder", "audio_decoder"])
-    assert lines[0] == "stage 1 (half size)" and "  step 3/3" in lines
+    assert [line for line in lines if not line.startswith("  step")] == [
+        "text (Gemma-3 encoder + connector) ...", "stage 1 (half size, 8 steps) ...", "upsample (x2 latent upsampler) ...",
+        "stage 2 (full size, 3 steps) ...", "video decode ...", "audio decode ...",
+        "mp4 (H.264 + AAC, 9 frames at 24 fps) ..."]
+    assert sum(line.startswith("  step 3/3 ") for line in lines) == 1
     with av.open(str(path)) as container:
         frames = list(container.decode(container.streams.video[0]))
         assert (len(frames), frames[0].width, frames[0].height) == (9, 128, 64)
@@ -64,3 +69,26 @@ def test_prompts_are_tokenized_left_padded_to_1024_like_ltx_core(tmp_path):
     valid = int(mask.sum())
     assert mask[0, -valid:].all() and not mask[0, :-valid].any()  # left padding: the prompt is at the end
     assert tokenize(tmp_path, "a cat plays the piano")["input_ids"].equal(ids)  # stripped, as upstream
+
+
+def test_a_prompt_over_1024_tokens_is_cut_and_the_cut_announced(tmp_path):
+    from ltx_trt.model.gemma import write_tiny_gemma
+
+    write_tiny_gemma(tmp_path)
+    lines = []
+    tokens = tokenize(tmp_path, "the camera slowly pans " * 400, lines.append)
+    assert int(tokens["attention_mask"].sum()) == 1024
+    assert len(lines) == 1 and "only its first 1024 are used" in lines[0]
+    tokenize(tmp_path, "the camera slowly pans", lines.append)
+    assert len(lines) == 1  # a short prompt says nothing
+
+
+def test_the_timing_summary_names_every_stage_once_with_its_seconds():
+    lines = []
+    progress = Progress(lines.append)
+    for name in ("load", "stage 1", "stage 1"):
+        with progress.stage(name):
+            pass
+    assert list(progress.seconds) == ["load", "stage 1"]
+    summary = progress.summary("out.mp4")
+    assert summary.startswith("done in ") and ", stage 1 0.0 s -> out.mp4" in summary
