@@ -122,6 +122,61 @@ def build_engines(profile_name, model, checkpoint, artifacts, force):
     build_all(model_id, profile, artifacts, force=force, checkpoint=checkpoint)
 
 
+@main.command()
+@_model_options
+@click.option("--gemma", type=click.Path(path_type=Path), default=None,
+              help="Gemma-3-12B folder in Hugging Face layout (its tokenizer encodes the prompt).")
+@click.option("--upsampler", type=click.Path(path_type=Path), default=None,
+              help="x2 spatial upsampler file (default: ltx-2.3-spatial-upscaler-x2-*.safetensors next to the checkpoint).")
+@click.option("--prompt", required=True, help="What to generate (video and sound); up to 1024 tokens are used.")
+@click.option("--width", type=int, default=None, help="Width in pixels, a multiple of 64 (default: the profile's first bucket).")
+@click.option("--height", type=int, default=None, help="Height in pixels, a multiple of 64 (default: the first bucket's).")
+@click.option("--frames", type=int, default=None, help="Frame count, 8k+1 (default: the first bucket's).")
+@click.option("--seed", type=int, default=None, help="Random seed (default: 10, as ltx-pipelines).")
+@click.option("--executor", type=click.Choice(["auto", "tensorrt", "onnxruntime", "torch"]), default="auto",
+              show_default=True, help="auto: tensorrt on a GPU the engines target, else onnxruntime (it says which).")
+@click.option("--output", type=click.Path(path_type=Path), default=Path("out.mp4"), show_default=True,
+              help="The mp4 to write (it appears only when complete).")
+@_user_errors
+def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, width, height, frames, seed, executor,
+        output):
+    """Generate a clip with sound from a prompt, with the engines (or the exported ONNX, or PyTorch).
+
+    Never exports or builds: missing or stale artifacts stop it with the command that makes them.
+    """
+    from ltx_trt.runtime import run as runner
+    from ltx_trt.runtime.profiles import load_profile
+
+    profile = load_profile(profile_name)
+    bucket = runner.select_bucket(profile, width, height, frames)
+    source = _source(model, checkpoint, gemma, upsampler, artifacts)
+    seed = runner.DEFAULT_SEED if seed is None else seed
+    runner.run(runner.RunRequest(prompt, profile, source, artifacts, bucket, seed, executor, output),
+               log=lambda line: click.echo(line))
+
+
+@main.command()
+@click.option("--artifacts", type=click.Path(path_type=Path), default=Path("artifacts"), help=_ARTIFACTS_HELP)
+@_user_errors
+def doctor(artifacts):
+    """What this machine can run: GPU, TensorRT backends, executors, the fitting profile, artifacts present."""
+    from ltx_trt.runtime.doctor import report
+
+    for line in report(artifacts):
+        click.echo(line)
+
+
+def _source(model, checkpoint, gemma, upsampler, artifacts):
+    """The model files a run reads (the tiny model is not generated here: export does that)."""
+    from ltx_trt.runtime import source
+
+    if model == "tiny":
+        if checkpoint is not None:
+            raise UserError("both --model tiny and --checkpoint given", "pass one of them")
+        return source.tiny_source(artifacts)
+    return source.file_source(checkpoint, gemma, upsampler)
+
+
 def _checkpoint_id(checkpoint: Path | None) -> str:
     if checkpoint is None:
         raise UserError("no model given", "pass --model tiny or --checkpoint FILE")

@@ -1,0 +1,125 @@
+"""What `run` reads from the artifacts folder, checked before any work: the export's ONNX or the engines.
+
+Each check refuses missing or stale artifacts (another model, checkpoint, profile version, shapes, or
+ONNX re-exported after the engines were built) with the command that makes them; run never exports or
+builds. Large files are not re-hashed here (build-engines does that). Pure Python.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ltx_trt.runtime.errors import UserError
+from ltx_trt.runtime.manifest import MANIFEST_NAME, read_manifest
+from ltx_trt.runtime.plan import Graph
+from ltx_trt.runtime.profiles import PROFILES_DIR, Profile
+from ltx_trt.runtime.source import TINY_ID, ModelSource, engines_dir, onnx_dir
+
+DEFAULT_ARTIFACTS = Path("artifacts")
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    """The folder one run reads (onnx/ or engines/) and its manifest."""
+
+    folder: Path
+    manifest: dict
+    fix: str  # the command that (re)makes this folder
+
+
+def export_command(profile: str, source: ModelSource, artifacts: Path) -> str:
+    return f"ltx-trt export --gpu {profile} {_model_flags(source, gemma=True)}{_where(artifacts)}"
+
+
+def build_command(profile: str, source: ModelSource, artifacts: Path) -> str:
+    return f"ltx-trt build-engines --gpu {profile} {_model_flags(source, gemma=False)}{_where(artifacts)}"
+
+
+def check_onnx(artifacts: Path, source: ModelSource, profile: Profile, fingerprint: str,
+               graphs: list[Graph]) -> Artifacts:
+    """The export folder for (model, profile), refused unless it holds `graphs` from this checkpoint."""
+    fix = export_command(profile.name, source, artifacts)
+    folder = onnx_dir(artifacts, source.model_id, profile.name)
+    manifest = _read(folder, fix, "no ONNX export")
+    _check_origin(manifest, folder, source, profile, fix)
+    _require(manifest.get("checkpoint", {}).get("fingerprint") == fingerprint,
+             f"the ONNX in {folder} was exported from another checkpoint than {source.checkpoint}", fix)
+    for graph in graphs:
+        entry = manifest.get("graphs", {}).get(graph.key)
+        _require(entry is not None, f"the ONNX export in {folder} has no graph {graph.key}", fix)
+        _require(entry.get("inputs") == [s.as_dict() for s in graph.inputs]
+                 and entry.get("outputs") == [s.as_dict() for s in graph.outputs],
+                 f"{graph.key} in {folder} has other tensor shapes than this model and profile need", fix)
+        _require((folder / entry["file"]).is_file(), f"ONNX file missing: {folder / entry['file']}", fix)
+    return Artifacts(folder, manifest, fix)
+
+
+def check_engines(artifacts: Path, source: ModelSource, profile: Profile, fingerprint: str,
+                  graphs: list[Graph]) -> Artifacts:
+    """The engine folder for (model, profile), refused unless every engine of `graphs` is built and current."""
+    fix = build_command(profile.name, source, artifacts)
+    folder = engines_dir(artifacts, source.model_id, profile.name)
+    manifest = _read(folder, fix, "no engines")
+    _check_origin(manifest, folder, source, profile, fix)
+    _require(manifest.get("checkpoint", {}).get("fingerprint") == fingerprint,
+             f"the engines in {folder} were built from another checkpoint than {source.checkpoint}",
+             f"run: {export_command(profile.name, source, artifacts)}, then {fix}")
+    exported = _exported_hashes(onnx_dir(artifacts, source.model_id, profile.name))
+    for graph in graphs:
+        entry = manifest.get("engines", {}).get(graph.key)
+        _require(entry is not None, f"the engines in {folder} lack {graph.key}", fix)
+        path = folder / entry["file"]
+        _require(path.is_file() and path.stat().st_size == entry.get("size_bytes"),
+                 f"engine {path.name} is missing or changed since it was built", fix)
+        built_from = entry.get("build_inputs", {}).get("onnx", {}).get("sha256")
+        _require(graph.key not in exported or exported[graph.key] == built_from,
+                 f"engine {graph.key} is stale: its ONNX was re-exported after the engine was built", fix)
+    return Artifacts(folder, manifest, fix)
+
+
+def check_compute_capability(manifest: dict, gpu_name: str, capability: str, profile: Profile) -> None:
+    targets = manifest.get("compute_capabilities", [])
+    if capability not in targets:
+        raise UserError(f"this GPU ({gpu_name}, compute capability {capability}) cannot run the {profile.name} "
+                        f"engines, built for compute capability {', '.join(targets)}",
+                        "pass the --gpu profile of this GPU (see `ltx-trt doctor`), export and build-engines for it; "
+                        "or --executor onnxruntime")
+
+
+def _read(folder: Path, fix: str, what: str) -> dict:
+    path = folder / MANIFEST_NAME
+    _require(path.is_file(), f"{what} in {folder} (no {MANIFEST_NAME}: never made, or interrupted)", fix)
+    return read_manifest(path, fix)
+
+
+def _check_origin(manifest: dict, folder: Path, source: ModelSource, profile: Profile, fix: str) -> None:
+    for key, want in (("model_id", source.model_id), ("profile", profile.name)):
+        _require(manifest.get(key) == want, f"{folder / MANIFEST_NAME} is for {key} {manifest.get(key)!r}, "
+                 f"not {want!r}", fix)
+    profile_hash = hashlib.sha256((PROFILES_DIR / f"{profile.name}.toml").read_bytes()).hexdigest()
+    _require(manifest.get("profile_sha256") == profile_hash,
+             f"{folder} is stale: made from another version of profiles/{profile.name}.toml", fix)
+
+
+def _exported_hashes(folder: Path) -> dict[str, str]:
+    """Graph key -> ONNX sha256 of the current export, if there is one (a GPU box may hold engines only)."""
+    path = folder / MANIFEST_NAME
+    if not path.is_file():
+        return {}
+    graphs = read_manifest(path, "ltx-trt export").get("graphs", {})
+    return {key: entry.get("sha256") for key, entry in graphs.items()}
+
+
+def _model_flags(source: ModelSource, gemma: bool) -> str:
+    if source.model_id == TINY_ID:
+        return "--model tiny"
+    return f"--checkpoint {source.checkpoint}" + (f" --gemma {source.gemma}" if gemma else "")
+
+
+def _where(artifacts: Path) -> str:
+    return "" if Path(artifacts) == DEFAULT_ARTIFACTS else f" --artifacts {artifacts}"
+
+
+def _require(condition: bool, message: str, fix: str) -> None:
+    if not condition:
+        raise UserError(message, fix if fix.startswith("run: ") else f"run: {fix}")
