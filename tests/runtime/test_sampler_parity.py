@@ -7,6 +7,8 @@ preprocessors' own), so the final latents are compared bit for bit, in fp32 and 
 and (GPU tier) on CUDA, eagerly and with the step replayed from a CUDA graph.
 """
 
+import json
+
 import pytest
 import torch
 
@@ -16,7 +18,11 @@ from ltx_trt.model.synthetic import random_tensor
 from ltx_trt.model.transformer_graph import TransformerGraph
 from ltx_trt.runtime import rope, sampling, shapes
 from ltx_trt.runtime.components import COMPONENTS
+from ltx_trt.export.reference import relative_l2
+from ltx_trt.model.graph_modules import component_model
+from ltx_trt.runtime.executors.onnxruntime import OnnxRuntimeExecutor
 from ltx_trt.runtime.executors.pytorch import TorchExecutor
+from ltx_trt.runtime.tolerances import RELATIVE_L2
 from ltx_trt.runtime.loop import denoise
 from ltx_trt.runtime.plan import bucket_graphs
 from ltx_trt.runtime.profiles import Bucket
@@ -56,7 +62,7 @@ def _inputs(model, dtype, device):
     return video_context, audio_context, upsampled
 
 
-def _official(model, dtype, device, video_context, audio_context, upsampled):
+def _official(model, dtype, device, video_context, audio_context, upsampled, bucket=BUCKET):
     stage1, stage2 = (torch.Tensor(list(s)).to(device) for s in sampling.distilled_sigma_values())
     noiser, stepper = GaussianNoiser(torch.Generator(device).manual_seed(SEED)), EulerDiffusionStep()
     parts = PipelineComponents(dtype=dtype, device=device)
@@ -66,11 +72,11 @@ def _official(model, dtype, device, video_context, audio_context, upsampled):
         return euler_denoising_loop(sigmas, video_state, audio_state, stepper, denoise_fn)
 
     def stage(width, height, sigmas, **kwargs):
-        shape = VideoPixelShape(batch=1, frames=BUCKET.frames, height=height, width=width, fps=BUCKET.fps)
+        shape = VideoPixelShape(batch=1, frames=bucket.frames, height=height, width=width, fps=bucket.fps)
         return denoise_audio_video(shape, [], noiser, sigmas, stepper, loop, parts, dtype, device, **kwargs)
 
-    video1, audio1 = stage(BUCKET.width // 2, BUCKET.height // 2, stage1)
-    video2, audio2 = stage(BUCKET.width, BUCKET.height, stage2, noise_scale=stage2[0], initial_video_latent=upsampled,
+    video1, audio1 = stage(bucket.width // 2, bucket.height // 2, stage1)
+    video2, audio2 = stage(bucket.width, bucket.height, stage2, noise_scale=stage2[0], initial_video_latent=upsampled,
                            initial_audio_latent=audio1.latent)
     return [VideoLatentPatchifier(1).patchify(video1.latent), AudioPatchifier(1).patchify(audio1.latent),
             VideoLatentPatchifier(1).patchify(video2.latent), AudioPatchifier(1).patchify(audio2.latent)]
@@ -84,6 +90,11 @@ def _ltx_trt(model, precision, device, capture, video_context, audio_context, up
     graphs = [g for g in bucket_graphs(BUCKET, dims, {c: precision for c in COMPONENTS})
               if g.component == "transformer"]
     executor = TorchExecutor({g.key: TransformerGraph(model).eval() for g in graphs})
+    return _two_stages(executor, graphs, config, BUCKET, device, capture, video_context, audio_context, upsampled)
+
+
+def _two_stages(executor, graphs, config, bucket, device, capture, video_context, audio_context, upsampled):
+    """Stage 1 then stage 2 through `executor`, as runtime.pipeline.generate runs them; the four latents."""
     generator = sampling.new_generator(SEED, device)
     results, clean = [], {"video": None, "audio": None}
     for graph, sigmas in zip(graphs, sampling.distilled_sigma_values()):
@@ -92,7 +103,8 @@ def _ltx_trt(model, precision, device, capture, video_context, audio_context, up
             step.capture()  # before any input is set: the warm-up step runs on zeros
         step.inputs["video_context"].copy_(video_context)
         step.inputs["audio_context"].copy_(audio_context)
-        tables = rope.rope_tables(rope.RopeConfig.from_config(config), graph.grid, BUCKET.fps, dtype, device)
+        dtype = step.inputs["video_rope_cos"].dtype
+        tables = rope.rope_tables(rope.RopeConfig.from_config(config), graph.grid, bucket.fps, dtype, device)
         for name, table in tables.items():
             step.inputs[name].copy_(table)
         latents = denoise(step, generator, clean)
@@ -117,4 +129,59 @@ def test_two_distilled_stages_equal_the_official_pipeline_bit_for_bit(precision,
     for name, a, b in zip(names, ours, official):
         assert a.shape == b.shape and a.dtype == b.dtype, name
         assert torch.equal(a, b), f"{name}: max |diff| {(a.float() - b.float()).abs().max().item()}"
+    assert ours[2].float().std() > 0.1  # a real trajectory, not zeros
+
+
+# The executors `ltx-trt run` uses, on the artifacts it reads: the tiny model exported for rtx4090 (its
+# first bucket, 768x512x121: 1,536 then 6,144 video tokens), against ltx-pipelines' functions run on the
+# ltx-core transformer built from the same checkpoint, in bf16 (the profile's precision).
+#   torch: the ComponentModel's build + wrap, as run's torch executor builds them: bit for bit.
+#   onnxruntime: the exported bf16 graph, converted to fp32 for ORT's CPU provider, with bf16 latents
+#   between steps: relative L2 below RELATIVE_L2["bf16"] (fp32 arithmetic inside the graph vs bf16).
+EXECUTOR_TOLERANCE = {"torch": 0.0, "onnxruntime": RELATIVE_L2["bf16"]}
+
+
+@pytest.fixture(scope="module")
+def tiny_rtx4090(tiny_export):
+    from ltx_trt.model.files import ModelFiles
+    from ltx_trt.runtime.plan import profile_graphs
+    from ltx_trt.runtime.profiles import load_profile
+    from ltx_trt.runtime.source import tiny_source
+
+    artifacts, profile = tiny_export("rtx4090"), load_profile("rtx4090")
+    files = ModelFiles(tiny_source(artifacts))
+    bucket = profile.buckets[0]
+    graphs = [g for g in profile_graphs(profile, files.dims)
+              if g.key in (f"transformer.{bucket.name}.stage1", f"transformer.{bucket.name}.stage2")]
+    return artifacts, files, bucket, graphs
+
+
+def _executor(kind, model, graphs, artifacts):
+    if kind == "torch":
+        wrap = component_model("transformer").wrap
+        return TorchExecutor({g.key: wrap(model, g) for g in graphs})
+    folder = artifacts / "tiny" / "rtx4090" / "onnx"
+    return OnnxRuntimeExecutor(folder, json.loads((folder / "manifest.json").read_text()))
+
+
+@pytest.mark.parametrize("kind", ["torch", "onnxruntime"])
+def test_run_executors_on_the_exported_tiny_model_match_the_official_pipeline(tiny_rtx4090, kind):
+    artifacts, files, bucket, graphs = tiny_rtx4090
+    device = torch.device("cpu")
+    model = component_model("transformer").build(files, torch.bfloat16)
+    generator = torch.Generator().manual_seed(1)
+    video_context = torch.randn(1, 1024, model.inner_dim, generator=generator).bfloat16()
+    audio_context = torch.randn(1, 1024, model.audio_inner_dim, generator=generator).bfloat16()
+    full = graphs[1].grid
+    upsampled = torch.randn(1, 128, full.frames, full.height, full.width, generator=generator).bfloat16()
+    with torch.no_grad():
+        official = _official(model, torch.bfloat16, device, video_context, audio_context, upsampled, bucket)
+    ours = _two_stages(_executor(kind, model, graphs, artifacts), graphs, files.config, bucket, device, False,
+                       video_context, audio_context, upsampled)
+    names = ["stage-1 video", "stage-1 audio", "stage-2 video", "stage-2 audio"]
+    for name, a, b in zip(names, ours, official):
+        assert a.shape == b.shape and a.dtype == b.dtype, name
+        error = relative_l2(a.float(), b.float())
+        assert error <= EXECUTOR_TOLERANCE[kind], f"{name}: relative L2 {error:.2e}"
+        print(f"{kind} {name}: relative L2 {error:.2e}")
     assert ours[2].float().std() > 0.1  # a real trajectory, not zeros
