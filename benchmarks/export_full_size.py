@@ -29,7 +29,8 @@ def run_component(folder: Path, gpu: str, component: str) -> dict:
     log = done.stdout + done.stderr
     (folder / f"export-{component}.log").write_text(" ".join(command) + "\n" + log)
     peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", log)
-    return {"component": component, "status": done.returncode, "wall_s": wall,
+    cpu = sum(float(m) for m in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", log))
+    return {"component": component, "status": done.returncode, "wall_s": wall, "cpu_s": cpu,
             "peak_rss_gib": int(peak.group(1)) / 2**20 if peak else float("nan"), "command": " ".join(command)}
 
 
@@ -39,11 +40,12 @@ def main() -> None:
     parser.add_argument("--gpu", default="rtx4090")
     parser.add_argument("--component", action="append", choices=COMPONENTS)
     args = parser.parse_args()
-    print("| component | exit | wall s | peak RSS GiB |")
-    print("|---|---|---|---|")
+    print("| component | exit | wall s | CPU s (user+sys) | peak RSS GiB |")
+    print("|---|---|---|---|---|")
     for component in args.component or COMPONENTS:
         r = run_component(args.folder, args.gpu, component)
-        print(f"| {component} | {r['status']} | {r['wall_s']:.0f} | {r['peak_rss_gib']:.2f} |", flush=True)
+        print(f"| {component} | {r['status']} | {r['wall_s']:.0f} | {r['cpu_s']:.0f} | {r['peak_rss_gib']:.2f} |",
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -38,10 +38,10 @@ def main() -> None:
         print(f"{upsampler.name}: {upsampler.stat().st_size / 1e9:.2f} GB in {time.perf_counter() - t0:.0f} s")
     gemma = args.folder / "gemma-3-12b-synthetic"
     if args.gemma and not (gemma / "model.safetensors.index.json").exists():
-        from ltx_trt.model.gemma import write_synthetic_gemma, gemma3_12b_config
+        from ltx_trt.model.gemma import full_text_config, write_synthetic_gemma
 
         t0 = time.perf_counter()
-        write_synthetic_gemma(gemma, gemma3_12b_config(), seed=0)
+        write_synthetic_gemma(gemma, full_text_config(), seed=0)
         print(f"{gemma.name}: written in {time.perf_counter() - t0:.0f} s")
     elif not gemma.exists():
         gemma.mkdir()

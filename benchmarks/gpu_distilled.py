@@ -1,0 +1,475 @@
+"""ltx-trt's runtime (torch executor) vs ltx-pipelines' DistilledPipeline, in one process, on one set of weights.
+
+    python benchmarks/gpu_distilled.py [--reps 2] [--json results.json]      # full size, CUDA
+    python benchmarks/gpu_distilled.py --tiny --device cpu --reps 1          # dry run on a CPU
+
+Weights: the LTX-2.3 22B config (model.ltx23_config), every module built on meta by ltx-core's own
+configurators (model.components), then each state_dict entry drawn on the device as seeded random
+bf16 with model.synthetic.random_tensor's scaling rules (drawn by a CUDA generator, so other values
+than the file writer's), and assigned. Non-persistent buffers (the vocoder's resampler filter) stay as
+computed at init, as ltx-core's own builder leaves them. No checkpoint file is read.
+
+Both sides run THE SAME in-memory modules, seed, contexts and shape (the h100 profile's 768x512x121
+bucket, every component bf16 as in the official pipeline):
+- ltx-trt: runtime.pipeline.generate() itself (Step buffers, device-side sigma index, runtime.loop,
+  runtime.rope, runtime.sampling; optional CUDA-graph capture) with a TorchExecutor over
+  model.transformer_graph.TransformerGraph and model.decoder_graphs' wrappers. The mp4 write is
+  replaced by a no-op; the text graphs by modules that return the fixed contexts.
+- official: DistilledPipeline.__call__ itself on an instance whose ModelLedger is replaced by one
+  handing out the in-memory modules (instead of its file loader), under torch.inference_mode() as
+  its main() runs it, with TilingConfig.default(); encode_prompts returns the same fixed contexts;
+  the lazy video-decode iterator is consumed inside the decode phase. Its upsampler gets the
+  video VAE's latent statistics from ltx-trt's stand-in for the 319 M-parameter video encoder
+  (upsample_video reads only `per_channel_statistics`; image conditioning is not used).
+
+Not measured: Gemma-3 text encoding and the connectors (both sides get the same random contexts),
+the mp4 mux. Phases are wall-clock seconds between device synchronisations; transformer steps are
+timed with CUDA events. Peak memory is torch.cuda.max_memory_allocated, reset at every phase: with
+CUDA graphs the step activations sit in the graph's private pool, taken during capture, and replay
+allocates nothing. Every run starts after gc.collect() + torch.cuda.empty_cache(); rep 0 of every
+mode is a warm-up and is left out of the summary. Prints a Markdown table last.
+"""
+
+import argparse
+import contextlib
+import dataclasses
+import gc
+import itertools
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import types
+import zlib
+from pathlib import Path
+from unittest import mock
+
+import torch
+
+from ltx_trt.model import components
+from ltx_trt.model.ltx23_config import FULL_UPSAMPLER_CONFIG, TINY_UPSAMPLER_CONFIG, full_config, tiny_config
+from ltx_trt.model.weights import parameters_on_meta
+
+from ltx_core.model.video_vae import TilingConfig  # noqa: E402  (after components: torchaudio placeholder)
+from ltx_core.model.video_vae.ops import PerChannelStatistics  # noqa: E402
+from ltx_core.model.transformer import X0Model  # noqa: E402
+from ltx_core.components.patchifiers import AudioPatchifier, VideoLatentPatchifier  # noqa: E402
+
+import ltx_pipelines.distilled as official  # noqa: E402
+from ltx_pipelines.utils.types import PipelineComponents  # noqa: E402
+
+from ltx_trt.model.decoder_graphs import (  # noqa: E402
+    AudioDecoderGraph, UpsamplerGraph, UpsamplerWithStatistics, VideoDecoderGraph)
+from ltx_trt.model.transformer_graph import TransformerGraph  # noqa: E402
+from ltx_trt.runtime import media, pipeline, shapes  # noqa: E402
+from ltx_trt.runtime.components import COMPONENTS  # noqa: E402
+from ltx_trt.runtime.executors.pytorch import TorchExecutor  # noqa: E402
+from ltx_trt.runtime.plan import profile_graphs  # noqa: E402
+from ltx_trt.runtime.profiles import Bucket, load_profile  # noqa: E402
+from ltx_trt.runtime.step import Step  # noqa: E402
+
+SEED = 10
+TINY_BUCKET = Bucket(name="tiny", width=256, height=128, frames=17, fps=24)
+GIB = 2**30
+
+# --- weights --------------------------------------------------------------------------------------------
+
+
+def random_value(key: str, shape: tuple, seed: int, device: torch.device) -> torch.Tensor:
+    """model.synthetic.random_tensor's rules, drawn on `device` (float32)."""
+    generator = torch.Generator(device).manual_seed(seed * 1_000_003 + zlib.crc32(key.encode()))
+    if len(shape) == 0:
+        return torch.ones((), device=device)
+    if key.endswith(("std-of-means", "mean-of-stds")):
+        return torch.rand(shape, generator=generator, device=device) + 0.5
+    values = torch.randn(shape, generator=generator, device=device)
+    fan_in = max(1, int(torch.tensor(shape[1:]).prod()))
+    if key.endswith("mel_basis"):
+        return values.abs()
+    if key.startswith("vocoder.") and (".convs" in key or ".conv_post." in key) and key.endswith(".weight"):
+        return 0.1 * values / fan_in**0.5
+    if len(shape) == 1:
+        return 1.0 + 0.1 * values if key.rsplit(".", 1)[-1] == "weight" else 0.02 * values
+    return values / fan_in**0.5
+
+
+def materialize(factory, seed: int, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
+    """Build on meta (buffers computed at init stay real), assign random state, move the rest to `device`."""
+    with parameters_on_meta():
+        module = factory()
+    state = {}
+    for key, tensor in module.state_dict().items():
+        value = random_value(key, tuple(tensor.shape), seed, device)
+        state[key] = value.to(dtype if tensor.is_floating_point() else tensor.dtype)
+        del value
+    module.load_state_dict(state, strict=True, assign=True)
+    return module.to(device).eval().requires_grad_(False)
+
+
+def build_models(config: dict, upsampler_config: dict, device, dtype) -> types.SimpleNamespace:
+    return types.SimpleNamespace(
+        transformer=materialize(lambda: components.transformer(config), 0, device, dtype),
+        upsampler=materialize(lambda: UpsamplerWithStatistics(components.upsampler(upsampler_config),
+                                                              PerChannelStatistics(128)), 1, device, dtype),
+        video_decoder=materialize(lambda: components.video_decoder(config), 2, device, dtype),
+        audio=materialize(lambda: components.audio_decoder(config), 3, device, dtype),
+    )
+
+
+# --- timing ---------------------------------------------------------------------------------------------
+
+
+class Clock:
+    """CUDA events on a GPU, perf_counter on a CPU; `pairs` collects (label, start, end) to resolve later."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self.pairs: list[tuple[str, object, object]] = []
+
+    def stamp(self):
+        if not self.cuda:
+            return time.perf_counter()
+        event = torch.cuda.Event(enable_timing=True)
+        event.record()
+        return event
+
+    def seconds(self) -> dict[str, list[float]]:
+        if self.cuda:
+            torch.cuda.synchronize()
+        out: dict[str, list[float]] = {}
+        for label, a, b in self.pairs:
+            out.setdefault(label, []).append(a.elapsed_time(b) / 1e3 if self.cuda else b - a)
+        return out
+
+
+class Timeline:
+    """Wall-clock segments between marks (device synchronised at each), with each segment's peak memory."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self.label, self.segments = None, []
+
+    def mark(self, label: str | None) -> None:
+        if self.cuda:
+            torch.cuda.synchronize()
+        now = time.perf_counter()
+        if self.label is not None:
+            peak = torch.cuda.max_memory_allocated() / GIB if self.cuda else float("nan")
+            self.segments.append((self.label, now - self.t0, peak, peak - self.base))
+        self.label, self.t0 = label, now
+        self.base = torch.cuda.memory_allocated() / GIB if self.cuda else float("nan")
+        if self.cuda:
+            torch.cuda.reset_peak_memory_stats()
+
+    def totals(self) -> dict[str, dict]:
+        out = {}
+        for label, seconds, peak, over in self.segments:
+            t = out.setdefault(label, {"s": 0.0, "peak_gib": peak, "over_gib": over})
+            t["s"] += seconds
+            t["peak_gib"], t["over_gib"] = max(t["peak_gib"], peak), max(t["over_gib"], over)
+        out["total"] = {"s": sum(s for _, s, _, _ in self.segments),
+                        "peak_gib": max((p for _, _, p, _ in self.segments), default=float("nan")),
+                        "over_gib": float("nan")}
+        return out
+
+
+def phase(timeline: Timeline, fn, labels, after: str = "other", keep=None):
+    """Wrap `fn` so that each call is a timeline segment (labels: one per successive call)."""
+    labels = iter(labels)
+
+    def wrapper(*args, **kwargs):
+        timeline.mark(next(labels))
+        out = fn(*args, **kwargs)
+        if keep is not None:
+            out = keep(out)
+        timeline.mark(after)
+        return out
+
+    return wrapper
+
+
+# --- ltx-trt --------------------------------------------------------------------------------------------
+
+
+class Fixed(torch.nn.Module):
+    """Stands in for a text graph: returns fixed tensors (text encoding is not measured)."""
+
+    def __init__(self, *outputs: torch.Tensor) -> None:
+        super().__init__()
+        self.outputs = outputs
+
+    def forward(self, *inputs):
+        return self.outputs
+
+
+class TimedExecutor:
+    """The TorchExecutor, with the transformer graph timed while a step is being called (not in capture)."""
+
+    def __init__(self, inner: TorchExecutor, clock: Clock) -> None:
+        self.inner, self.clock, self.active = inner, clock, False
+
+    def run(self, graph_key, inputs, outputs):
+        if not (self.active and graph_key.startswith("transformer")):
+            return self.inner.run(graph_key, inputs, outputs)
+        start = self.clock.stamp()
+        self.inner.run(graph_key, inputs, outputs)
+        self.clock.pairs.append((f"transformer {graph_key.rsplit('.', 1)[-1]}", start, self.clock.stamp()))
+
+
+def timed_step_class(executor: TimedExecutor, timeline: Timeline):
+    class TimedStep(Step):
+        """runtime.step.Step; each call timed with events, its capture a timeline segment of its own."""
+
+        def __call__(self) -> None:
+            executor.active = True
+            start = executor.clock.stamp()
+            super().__call__()
+            executor.clock.pairs.append((f"step {self.graph_key.rsplit('.', 1)[-1]}", start, executor.clock.stamp()))
+            executor.active = False
+
+        def capture(self) -> None:
+            timeline.mark("cuda-graph capture")
+            super().capture()
+            timeline.mark("setup")
+
+    return TimedStep
+
+
+def run_ltx_trt(setup, cuda_graphs: bool) -> dict:
+    """runtime.pipeline.generate() on the in-memory modules; returns timings and the stage latents."""
+    device, models, graphs = setup.device, setup.models, setup.graphs
+    clock, timeline, latents = Clock(device), Timeline(device), []
+    executor = TimedExecutor(TorchExecutor({
+        graphs.text_encoder.key: Fixed(torch.zeros(graphs.text_encoder.outputs[0].shape, dtype=setup.dtype,
+                                                   device=device)),
+        graphs.connector.key: Fixed(setup.contexts["video"], setup.contexts["audio"]),
+        graphs.stage1.key: TransformerGraph(models.transformer).eval(),
+        graphs.stage2.key: TransformerGraph(models.transformer).eval(),
+        graphs.upsampler.key: UpsamplerGraph(models.upsampler).eval(),
+        graphs.video_decoder.key: VideoDecoderGraph(models.video_decoder).eval(),
+        graphs.audio_decoder.key: AudioDecoderGraph(models.audio).eval(),
+    }), clock)
+    tokens = {"input_ids": torch.zeros(1, shapes.CONTEXT_TOKENS, dtype=torch.int64),
+              "attention_mask": torch.ones(1, shapes.CONTEXT_TOKENS, dtype=torch.int64)}
+    keep = lambda out: latents.append({m: t.clone() for m, t in out.items()}) or out  # noqa: E731
+    with contextlib.ExitStack() as stack:
+        patch = lambda name, new, where=pipeline: stack.enter_context(mock.patch.object(where, name, new))  # noqa: E731
+        patch("Step", timed_step_class(executor, timeline))
+        patch("denoise", phase(timeline, pipeline.denoise, ["stage 1", "stage 2"], keep=keep))
+        patch("_upsample", phase(timeline, pipeline._upsample, ["upsample"]))
+        patch("_decode_video", phase(timeline, pipeline._decode_video, ["video decode"]))
+        patch("_decode_audio", phase(timeline, pipeline._decode_audio, ["audio decode"]))
+        patch("write_mp4", lambda path, *args: path, where=media)
+        timeline.mark("setup")
+        pipeline.generate(tokens, SEED, Path("unused.mp4"), graphs=graphs, bucket=setup.bucket, config=setup.config,
+                          executor=executor, device=device, cuda_graphs=cuda_graphs)
+        timeline.mark(None)
+    return {"phases": timeline.totals(), "steps": clock.seconds(),
+            "latents": [latents[0]["video"], latents[0]["audio"], latents[1]["video"], latents[1]["audio"]]}
+
+
+# --- official -------------------------------------------------------------------------------------------
+
+
+class InMemoryLedger:
+    """What DistilledPipeline asks its ModelLedger for, handed out from memory (no file loader)."""
+
+    def __init__(self, models) -> None:
+        self.models = models
+
+    def transformer(self):
+        return X0Model(self.models.transformer).eval()
+
+    def video_encoder(self):
+        return self.models.upsampler  # per_channel_statistics: all upsample_video reads of the encoder
+
+    def spatial_upsampler(self):
+        return self.models.upsampler.upsampler
+
+    def video_decoder(self):
+        return self.models.video_decoder
+
+    def audio_decoder(self):
+        return self.models.audio.decoder
+
+    def vocoder(self):
+        return self.models.audio.vocoder
+
+
+def run_official(setup) -> dict:
+    """DistilledPipeline.__call__ on the in-memory modules; returns timings and the stage latents."""
+    device, bucket, models = setup.device, setup.bucket, setup.models
+    clock, timeline, latents = Clock(device), Timeline(device), []
+    pipe = official.DistilledPipeline.__new__(official.DistilledPipeline)
+    pipe.device, pipe.dtype, pipe.model_ledger = device, torch.bfloat16, InMemoryLedger(models)
+    pipe.pipeline_components = PipelineComponents(dtype=torch.bfloat16, device=device)
+    context = types.SimpleNamespace(video_encoding=setup.contexts["video"], audio_encoding=setup.contexts["audio"])
+    keep = lambda out: latents.append(out) or out  # noqa: E731
+    cleanup = official.cleanup_memory if device.type == "cuda" else gc.collect
+    started = {}
+    hooks = [models.transformer.register_forward_pre_hook(lambda *a: started.update(t=clock.stamp())),
+             models.transformer.register_forward_hook(
+                 lambda *a: clock.pairs.append((f"transformer stage{len(latents) + 1}", started["t"], clock.stamp())))]
+    with contextlib.ExitStack() as stack:
+        patch = lambda name, new: stack.enter_context(mock.patch.object(official, name, new))  # noqa: E731
+        patch("encode_prompts", lambda prompts, *args, **kwargs: [context])
+        patch("denoise_audio_video", phase(timeline, official.denoise_audio_video, ["stage 1", "stage 2"], keep=keep))
+        patch("upsample_video", phase(timeline, official.upsample_video, ["upsample"]))
+        patch("vae_decode_video", phase(timeline, official.vae_decode_video, ["video decode"], keep=list))
+        patch("vae_decode_audio", phase(timeline, official.vae_decode_audio, ["audio decode"]))
+        patch("cleanup_memory", phase(timeline, cleanup, itertools.repeat("cleanup_memory")))
+        if device.type != "cuda":  # dry run only: __call__ synchronises CUDA directly
+            stack.enter_context(mock.patch.object(torch.cuda, "synchronize", lambda *a: None))
+        timeline.mark("setup")
+        with torch.inference_mode():
+            pipe(prompt="unused: contexts are fixed", seed=SEED, height=bucket.height, width=bucket.width,
+                 num_frames=bucket.frames, frame_rate=float(bucket.fps), images=[],
+                 tiling_config=TilingConfig.default())
+        timeline.mark(None)
+    for hook in hooks:
+        hook.remove()
+    video, audio = VideoLatentPatchifier(patch_size=1), AudioPatchifier(patch_size=1)
+    return {"phases": timeline.totals(), "steps": clock.seconds(),
+            "latents": [video.patchify(latents[0][0].latent), audio.patchify(latents[0][1].latent),
+                        video.patchify(latents[1][0].latent), audio.patchify(latents[1][1].latent)]}
+
+
+# --- main -----------------------------------------------------------------------------------------------
+
+
+def make_setup(tiny: bool, device: torch.device) -> types.SimpleNamespace:
+    dtype = torch.bfloat16
+    config, upsampler_config = ((tiny_config(), TINY_UPSAMPLER_CONFIG) if tiny
+                                else (full_config(), FULL_UPSAMPLER_CONFIG))
+    h100 = load_profile("h100")
+    bucket = TINY_BUCKET if tiny else h100.bucket(768, 512, 121)
+    # every component bf16, as the official pipeline runs them (the h100 profile's audio decoder is fp32)
+    profile = dataclasses.replace(h100, precision={c: "bf16" for c in COMPONENTS}, buckets=(bucket,))
+    t = config["transformer"]
+    dims = shapes.ModelDims(t["num_attention_heads"], t["attention_head_dim"], t["audio_num_attention_heads"],
+                            t["audio_attention_head_dim"], t["audio_cross_attention_dim"],
+                            gemma_hidden=8, gemma_layers=0)  # the text graphs are stand-ins: any width
+    graphs = pipeline.BucketGraphs.select(profile_graphs(profile, dims), bucket)
+    start = time.perf_counter()
+    models = build_models(config, upsampler_config, device, dtype)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    build_s = time.perf_counter() - start
+    generator = torch.Generator(device).manual_seed(1)
+    contexts = {"video": torch.randn(1, shapes.CONTEXT_TOKENS, dims.video_dim, generator=generator, device=device),
+                "audio": torch.randn(1, shapes.CONTEXT_TOKENS, dims.audio_dim, generator=generator, device=device)}
+    contexts = {m: c.to(dtype) for m, c in contexts.items()}
+    return types.SimpleNamespace(device=device, dtype=dtype, config=config, bucket=bucket, graphs=graphs,
+                                 models=models, contexts=contexts, build_s=build_s)
+
+
+def compare(ours: list[torch.Tensor], theirs: list[torch.Tensor]) -> dict:
+    names = ["stage-1 video", "stage-1 audio", "stage-2 video", "stage-2 audio"]
+    out = {}
+    for name, a, b in zip(names, ours, theirs):
+        a, b = a.float(), b.float()
+        out[name] = {"equal": bool(torch.equal(a, b)), "rel_l2": ((a - b).norm() / b.norm()).item(),
+                     "max_abs": (a - b).abs().max().item(), "std": b.std().item()}
+    return out
+
+
+def environment(device: torch.device) -> dict:
+    env = {"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
+           "argv": " ".join(sys.argv)}
+    if device.type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name()
+        with contextlib.suppress(OSError, subprocess.CalledProcessError):
+            env["nvidia_smi"] = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
+                                                "--format=csv,noheader"], capture_output=True, text=True,
+                                               check=True).stdout.strip()
+    for name in ("ltx-core", "ltx-pipelines", "transformers"):
+        with contextlib.suppress(Exception):
+            from importlib.metadata import version
+            env[name] = version(name)
+    return env
+
+
+def summarize(runs: dict[str, list[dict]]) -> dict:
+    """Per mode: median over measured runs of each phase; median over all steps of each step kind."""
+    out = {}
+    for mode, results in runs.items():
+        labels = list(dict.fromkeys(label for r in results for label in r["phases"]))
+        phases = {label: {k: statistics.median(r["phases"][label][k] for r in results if label in r["phases"])
+                          for k in ("s", "peak_gib", "over_gib")} for label in labels}
+        kinds = list(dict.fromkeys(kind for r in results for kind in r["steps"]))
+        steps = {kind: {"median_s": statistics.median(s for r in results for s in r["steps"].get(kind, [])),
+                        "all_s": [s for r in results for s in r["steps"].get(kind, [])]} for kind in kinds}
+        out[mode] = {"phases": phases, "steps": steps}
+    return out
+
+
+def table(summary: dict) -> str:
+    """Markdown: step medians (ms, with the number of steps), then each phase's median seconds and peak GiB."""
+    modes = list(summary)
+    rows = ["| | " + " | ".join(modes) + " |", "|---" * (len(modes) + 1) + "|"]
+    for kind in dict.fromkeys(k for m in modes for k in summary[m]["steps"]):
+        cells = [f"{s['median_s'] * 1e3:.1f} ms (n={len(s['all_s'])})" if (s := summary[m]["steps"].get(kind)) else "-"
+                 for m in modes]
+        rows.append(f"| {kind} median | " + " | ".join(cells) + " |")
+    for label in dict.fromkeys(label for m in modes for label in summary[m]["phases"]):
+        cells = [f"{p['s']:.3f} s, peak {p['peak_gib']:.2f} GiB" if (p := summary[m]["phases"].get(label)) else "-"
+                 for m in modes]
+        rows.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tiny", action="store_true", help="tiny config and a 256x128x17 bucket (dry run)")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--reps", type=int, default=2, help="measured runs of each mode, after one warm-up each")
+    parser.add_argument("--json", type=Path, help="write every figure here")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    env = environment(device)
+    print(json.dumps(env), flush=True)
+    setup = make_setup(args.tiny, device)
+    print(f"built modules in {setup.build_s:.1f} s; allocated "
+          f"{torch.cuda.memory_allocated() / GIB if device.type == 'cuda' else float('nan'):.2f} GiB", flush=True)
+    modes = {"official eager": run_official, "ltx-trt eager": lambda s: run_ltx_trt(s, False)}
+    if device.type == "cuda":
+        modes["ltx-trt cuda-graph"] = lambda s: run_ltx_trt(s, True)
+    runs = {mode: [] for mode in modes}
+    agreement = {}
+    for rep in range(1 + args.reps):  # rep 0 is the warm-up of every mode
+        reference = None
+        for mode, run in modes.items():
+            gc.collect()
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            result = run(setup)
+            print(f"rep {rep} {mode}: total {result['phases']['total']['s']:.3f} s", flush=True)
+            if mode == "official eager":
+                reference = result["latents"]
+            else:
+                agreement[f"rep {rep} {mode} vs official"] = compare(result["latents"], reference)
+            del result["latents"]
+            if rep > 0:
+                runs[mode].append(result)
+    summary = summarize(runs)
+    ratios = {}  # ltx-trt's whole step (transformer + sampler) over the official transformer forward
+    for mode in list(modes)[1:]:
+        for stage in ("stage1", "stage2"):
+            ours = summary[mode]["steps"][f"step {stage}"]["median_s"]
+            ratios[f"{mode} step / official forward, {stage}"] = ours / summary["official eager"]["steps"][
+                f"transformer {stage}"]["median_s"]
+    report = {"environment": env, "bucket": dataclasses.asdict(setup.bucket), "build_s": setup.build_s,
+              "summary": summary, "ratios": ratios, "agreement": agreement, "runs": runs}
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+    for name, result in agreement.items():
+        print(name, json.dumps({k: {"equal": v["equal"], "rel_l2": f"{v['rel_l2']:.3g}"} for k, v in result.items()}))
+    for name, ratio in ratios.items():
+        print(f"{name}: {ratio:.3f}")
+    print(table(summary))
+
+
+if __name__ == "__main__":
+    main()
