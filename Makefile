@@ -17,12 +17,12 @@ $(VENV)/.installed: requirements/cpu.txt pyproject.toml
 
 install: $(VENV)/.installed
 
-# export + build-engines + run on the tiny model, ending in demo.mp4. TensorRT-RTX builds without a GPU;
+# export + build-engines + run on the tiny model, ending in out.mp4. TensorRT-RTX builds without a GPU;
 # without one, `run --executor auto` runs the exported ONNX through onnxruntime (and says so).
 demo: install
 	$(LTX) export --gpu $(GPU) --model tiny
 	$(LTX) build-engines --gpu $(GPU) --model tiny
-	$(LTX) run --gpu $(GPU) --model tiny --prompt "a red fox runs through fresh snow, birdsong" --output demo.mp4
+	$(LTX) run --gpu $(GPU) --model tiny --prompt "a red fox runs through fresh snow, birdsong"
 
 test: install
 	$(PY) -m pytest -q -m "not slow" tests

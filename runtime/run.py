@@ -71,7 +71,7 @@ def choose_executor(requested: str, profile: Profile, gpu: devices.Gpu | None) -
     if requested != "auto":
         return requested, "--executor " + requested
     if gpu is None:
-        return "onnxruntime", "auto: no CUDA GPU (torch.cuda.is_available() is False), so the exported ONNX"
+        return "onnxruntime", "auto: no CUDA GPU here, torch.cuda.is_available() is False"
     if gpu.compute_capability not in profile.compute_capabilities:
         return "onnxruntime", (f"auto: {gpu.name} (compute capability {gpu.compute_capability}) is not a target of "
                                f"the {profile.name} engines ({', '.join(profile.compute_capabilities)})")
