@@ -38,6 +38,12 @@ def write_mp4(path: Path, video: torch.Tensor | Iterable[torch.Tensor], fps: flo
     return path
 
 
+def pad_to(waveform: torch.Tensor, samples: int) -> torch.Tensor:
+    """(channels, S) -> (channels, samples): trailing silence if shorter, unchanged if already as long."""
+    missing = samples - waveform.shape[-1]
+    return torch.nn.functional.pad(waveform, (0, missing)) if missing > 0 else waveform
+
+
 def _encode(filename: str, video, fps: float, audio: torch.Tensor | None, sample_rate: int,
             container_format: str | None) -> None:
     chunks = iter([video] if isinstance(video, torch.Tensor) else video)

@@ -104,6 +104,10 @@ def generate(tokens: dict[str, torch.Tensor], seed: int, output: Path, *, graphs
     with progress.stage("audio decode"):
         waveform = _decode_audio(executor, graphs.audio_decoder, full["audio"], device)
     with progress.stage("mp4", f"H.264 + AAC, {bucket.frames} frames at {bucket.fps} fps"):
+        # The causal audio decoder's waveform is ~1,500 samples shorter than the clip (121 / 24 s):
+        # end it with silence so both streams last frames / fps.
+        clip_samples = round(bucket.frames / bucket.fps * shapes.OUTPUT_SAMPLE_RATE)
+        waveform = media.pad_to(waveform, clip_samples)
         return media.write_mp4(output, frames, bucket.fps, waveform, shapes.OUTPUT_SAMPLE_RATE)
 
 
