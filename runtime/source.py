@@ -45,7 +45,7 @@ def file_source(checkpoint: Path | None, gemma: Path | None, upsampler: Path | N
         found = sorted(checkpoint.parent.glob(UPSAMPLER_GLOB))
         if not found:
             raise UserError(f"no x2 spatial upsampler next to {checkpoint}",
-                            f"pass --upsampler FILE (ltx-2.3-spatial-upscaler-x2-1.0.safetensors)")
+                            "pass --upsampler FILE (ltx-2.3-spatial-upscaler-x2-1.0.safetensors)")
         upsampler = found[-1]
     if not Path(upsampler).is_file():
         raise UserError(f"upsampler not found: {upsampler}", "pass --upsampler FILE")

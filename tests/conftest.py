@@ -5,6 +5,7 @@ runner) into a session folder and returns that artifacts folder; later stages' t
 start from it. The tiny weights themselves are generated once into the same folder.
 """
 
+import json
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,19 @@ def tiny_export(tiny_artifacts):
         return tiny_artifacts
 
     return export
+
+
+@pytest.fixture(scope="session")
+def tiny_ltx_files(tmp_path_factory):
+    """ModelFiles of the tiny LTX-2.3 checkpoint alone (bf16, as the real file), with a Gemma config
+    stub: enough for the transformer, connector and decoders, without generating a Gemma folder."""
+    from ltx_trt.model import ltx23_config, synthetic
+    from ltx_trt.model.files import ModelFiles
+    from ltx_trt.runtime.source import ModelSource
+
+    folder = tmp_path_factory.mktemp("tiny-ltx")
+    synthetic.write_ltx_checkpoint(folder / "ltx.safetensors", ltx23_config.tiny_config(), 64, 4,
+                                   model_version=ltx23_config.MODEL_VERSION)
+    (folder / "gemma").mkdir()
+    (folder / "gemma" / "config.json").write_text(json.dumps({"hidden_size": 64, "num_hidden_layers": 4}))
+    return ModelFiles(ModelSource("tiny", folder / "ltx.safetensors", folder / "gemma", folder / "none"))

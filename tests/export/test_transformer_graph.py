@@ -1,7 +1,6 @@
 """The transformer graph: wrapper == unmodified ltx-core forward, overrides == what they replace,
 ONNX Runtime == PyTorch in fp32, and bf16 weights exported zero-copy from the checkpoint."""
 
-import json
 import os
 
 import onnx
@@ -15,30 +14,33 @@ from ltx_core.model.transformer.modality import Modality
 from ltx_trt.export import onnx_export
 from ltx_trt.export.checks import check_graph
 from ltx_trt.export.reference import relative_l2
-from ltx_trt.model import ltx23_config, synthetic, transformer_graph
-from ltx_trt.model.files import ModelFiles
+from ltx_trt.model import transformer_graph
 from ltx_trt.runtime.plan import bucket_graphs
 from ltx_trt.runtime.profiles import Bucket
-from ltx_trt.runtime.source import ModelSource
 from ltx_trt.runtime.tolerances import RELATIVE_L2
 
 SMALL = Bucket("small", width=128, height=64, frames=17, fps=24)  # stage 1: 3x1x2 latent, 18 audio tokens
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny")
-    synthetic.write_ltx_checkpoint(folder / "ltx.safetensors", ltx23_config.tiny_config(), 64, 4,
-                                   model_version=ltx23_config.MODEL_VERSION)
-    (folder / "gemma").mkdir()
-    (folder / "gemma" / "config.json").write_text(json.dumps({"hidden_size": 64, "num_hidden_layers": 4}))
-    return ModelFiles(ModelSource("tiny", folder / "ltx.safetensors", folder / "gemma", folder / "none"))
+def files(tiny_ltx_files):
+    return tiny_ltx_files
 
 
 def _graph(files, precision):
     precision = {c: precision for c in ("text_encoder", "connector", "transformer", "upsampler",
                                         "video_decoder", "audio_decoder")}
     return bucket_graphs(SMALL, files.dims, precision)[1]  # stage 2: 3x2x4 latent
+
+
+def _export(files, precision: str, folder):
+    """(graph, module, wrapper, data files) of the stage-2 transformer exported into `folder`."""
+    graph = _graph(files, precision)
+    model = transformer_graph.build(files, torch.float32 if precision == "fp32" else torch.bfloat16)
+    wrapper = transformer_graph.wrap(model, graph)
+    ir_model = onnx_export.trace(wrapper, transformer_graph.example_inputs(model, graph, seed=0), graph,
+                                 transformer_graph.export_overrides)
+    return graph, model, wrapper, onnx_export.save(ir_model, wrapper, folder, graph.key)
 
 
 def test_wrapper_matches_the_unmodified_ltx_core_forward(files):
@@ -74,12 +76,7 @@ def test_noop_squeeze_override_keeps_real_squeezes():
 
 
 def test_fp32_onnx_matches_pytorch_on_fresh_inputs(files, tmp_path):
-    graph = _graph(files, "fp32")
-    model = transformer_graph.build(files, torch.float32)
-    wrapper = transformer_graph.wrap(model, graph)
-    ir_model = onnx_export.trace(wrapper, transformer_graph.example_inputs(model, graph, seed=0), graph,
-                                 transformer_graph.export_overrides)
-    onnx_export.save(ir_model, wrapper, tmp_path, graph.key)
+    graph, model, wrapper, _ = _export(files, "fp32", tmp_path)
     check_graph(onnx.load(tmp_path / f"{graph.key}.onnx", load_external_data=False), graph)
     fresh = transformer_graph.example_inputs(model, graph, seed=11)
     session = onnxruntime.InferenceSession(str(tmp_path / f"{graph.key}.onnx"))
@@ -91,13 +88,8 @@ def test_fp32_onnx_matches_pytorch_on_fresh_inputs(files, tmp_path):
 
 
 def test_bf16_weights_point_into_a_hard_link_of_the_checkpoint(files, tmp_path):
-    graph = _graph(files, "bf16")
-    model = transformer_graph.build(files, torch.bfloat16)
-    wrapper = transformer_graph.wrap(model, graph)
-    ir_model = onnx_export.trace(wrapper, transformer_graph.example_inputs(model, graph, seed=0), graph,
-                                 transformer_graph.export_overrides)
-    data_files = onnx_export.save(ir_model, wrapper, tmp_path, graph.key)
-    link = tmp_path / "weights.ltx.safetensors"
+    graph, model, wrapper, data_files = _export(files, "bf16", tmp_path)
+    link = tmp_path / f"weights.{files.source.checkpoint.name}"
     assert link in data_files and os.path.samefile(link, files.source.checkpoint)
     proto = onnx.load(tmp_path / f"{graph.key}.onnx", load_external_data=False)
     header = files.checkpoint.header

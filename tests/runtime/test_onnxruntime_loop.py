@@ -5,15 +5,12 @@ Tolerance: runtime.tolerances RELATIVE_L2["bf16"]: ORT computes the converted gr
 bf16, so the two trajectories differ by bf16 rounding.
 """
 
-import json
-
 import pytest
 import torch
 
 from ltx_trt.export import onnx_export
 from ltx_trt.export.reference import relative_l2
-from ltx_trt.model import ltx23_config, synthetic, transformer_graph
-from ltx_trt.model.files import ModelFiles
+from ltx_trt.model import transformer_graph
 from ltx_trt.runtime import rope, sampling
 from ltx_trt.runtime.components import COMPONENTS
 from ltx_trt.runtime.executors.onnxruntime import OnnxRuntimeExecutor
@@ -21,7 +18,6 @@ from ltx_trt.runtime.executors.pytorch import TorchExecutor
 from ltx_trt.runtime.loop import denoise
 from ltx_trt.runtime.plan import bucket_graphs
 from ltx_trt.runtime.profiles import Bucket
-from ltx_trt.runtime.source import ModelSource
 from ltx_trt.runtime.step import Step
 from ltx_trt.runtime.tolerances import RELATIVE_L2
 
@@ -29,14 +25,9 @@ SMALL = Bucket("small", width=128, height=64, frames=17, fps=24)  # stage 1: 3x1
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def exported(tiny_ltx_files, tmp_path_factory):
     """(graph, ONNX folder, bf16 wrapper) for the stage-1 transformer of a synthetic tiny checkpoint."""
-    folder = tmp_path_factory.mktemp("tiny")
-    synthetic.write_ltx_checkpoint(folder / "ltx.safetensors", ltx23_config.tiny_config(), 64, 4,
-                                   model_version=ltx23_config.MODEL_VERSION)
-    (folder / "gemma").mkdir()
-    (folder / "gemma" / "config.json").write_text(json.dumps({"hidden_size": 64, "num_hidden_layers": 4}))
-    files = ModelFiles(ModelSource("tiny", folder / "ltx.safetensors", folder / "gemma", folder / "none"))
+    files, folder = tiny_ltx_files, tmp_path_factory.mktemp("ort-loop")
     graph = bucket_graphs(SMALL, files.dims, {c: "bf16" for c in COMPONENTS})[0]
     wrapper = transformer_graph.wrap(transformer_graph.build(files, torch.bfloat16), graph)
     example = transformer_graph.example_inputs(wrapper.velocity_model, graph, seed=0)

@@ -83,7 +83,7 @@ def _official(model, dtype, device, video_context, audio_context, upsampled, buc
 
 
 def _ltx_trt(model, precision, device, capture, video_context, audio_context, upsampled):
-    dtype, config = PRECISION[precision], tiny_config()
+    config = tiny_config()
     t = config["transformer"]
     dims = shapes.ModelDims(t["num_attention_heads"], t["attention_head_dim"], t["audio_num_attention_heads"],
                             t["audio_attention_head_dim"], t["audio_cross_attention_dim"], 64, 2)
