@@ -25,7 +25,7 @@ demo: install
 	$(LTX) run --gpu $(GPU) --model tiny --prompt "a red fox runs through fresh snow, birdsong"
 
 test: install
-	$(PY) -m pytest -q -m "not slow" tests
+	$(PY) -m pytest -q tests
 
 clean:
 	rm -rf $(VENV) artifacts

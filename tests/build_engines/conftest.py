@@ -151,8 +151,8 @@ def corrupt_graph(export: TinyExport, key: str) -> None:
 
 
 @pytest.fixture
-def tiny_export(tmp_path):
-    """A factory: tiny_export("rtx4090") is a written tiny export for that shipped profile."""
+def linear_export(tmp_path):
+    """A factory: linear_export("rtx4090") is a written tiny export for that shipped profile."""
 
     def make(name: str, *edits: tuple[str, str]) -> TinyExport:
         profiles = tmp_path / "profiles"

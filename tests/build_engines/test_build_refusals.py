@@ -51,14 +51,14 @@ def test_full_tensorrt_refuses_to_build_without_the_target_gpu(tmp_path, monkeyp
         build_all("tiny", load_profile("h100"), tmp_path)
 
 
-def test_rtx_profile_for_compute_capability_9_0_is_refused(tiny_export):
-    export = tiny_export("rtx4090", ('["8.9"]', '["9.0"]'))
+def test_rtx_profile_for_compute_capability_9_0_is_refused(linear_export):
+    export = linear_export("rtx4090", ('["8.9"]', '["9.0"]'))
     err = _refusal(export)
     assert "compute capability 9.0" in err.message and 'backend = "tensorrt"' in err.hint
 
 
-def test_missing_or_corrupt_onnx_manifest_names_the_export_command(tiny_export):
-    export = tiny_export("rtx4090")
+def test_missing_or_corrupt_onnx_manifest_names_the_export_command(linear_export):
+    export = linear_export("rtx4090")
     path = export.onnx_dir / "manifest.json"
     path.write_text('{"format": 1, "stage": "exp')
     err = _refusal(export)
@@ -76,15 +76,15 @@ def test_missing_or_corrupt_onnx_manifest_names_the_export_command(tiny_export):
     (lambda m: next(iter(m["graphs"].values())).update(file="../x.onnx"), "not a plain name"),
     (lambda m: next(iter(m["graphs"].values())).update(precision="fp32"), "exported in fp32"),
 ])
-def test_malformed_onnx_manifest_is_refused_with_the_export_command(tiny_export, change, needle):
-    export = tiny_export("rtx4090")
+def test_malformed_onnx_manifest_is_refused_with_the_export_command(linear_export, change, needle):
+    export = linear_export("rtx4090")
     _rewrite_manifest(export, change)
     err = _refusal(export)
     assert needle in err.message and err.hint == _fix(export)
 
 
-def test_profile_changed_since_export_is_refused_as_stale(tiny_export):
-    export = tiny_export("rtx4090")
+def test_profile_changed_since_export_is_refused_as_stale(linear_export):
+    export = linear_export("rtx4090")
     profile = edit_profile(export, ("resident_gib = 20", "resident_gib = 18"))
     with pytest.raises(UserError) as err:
         build_all("tiny", profile, export.artifacts, profiles_dir=export.profiles_dir)
@@ -92,8 +92,8 @@ def test_profile_changed_since_export_is_refused_as_stale(tiny_export):
     assert err.value.hint == _fix(export)
 
 
-def test_onnx_files_changed_or_missing_after_export_are_refused(tiny_export, capsys):
-    export = tiny_export("rtx4090")
+def test_onnx_files_changed_or_missing_after_export_are_refused(linear_export, capsys):
+    export = linear_export("rtx4090")
     onnx_file = export.onnx_dir / f"{export.keys()[0]}.onnx"
     onnx_file.write_bytes(onnx_file.read_bytes() + b"\0")
     assert "differs from the ONNX manifest" in _refusal(export).message
@@ -106,11 +106,11 @@ def test_onnx_files_changed_or_missing_after_export_are_refused(tiny_export, cap
     assert "missing" in err.message and err.hint == _fix(export)
 
 
-def test_onnx_exported_from_another_checkpoint_is_refused(tmp_path, tiny_export):
+def test_onnx_exported_from_another_checkpoint_is_refused(tmp_path, linear_export):
     checkpoint = tmp_path / "ltx-2.3-22b-dev.safetensors"
     header = json.dumps({"__metadata__": {"model_version": "2.3.0"}}).encode()
     checkpoint.write_bytes(struct.pack("<Q", len(header)) + header)
-    export = tiny_export("rtx4090")
+    export = linear_export("rtx4090")
     export = type(export)(export.artifacts, export.profile, export.profiles_dir, checkpoint.stem).write()
 
     err = _refusal(export, checkpoint=checkpoint)
@@ -124,8 +124,8 @@ def test_export_command_names_the_artifacts_folder_only_when_not_the_default():
     assert export_command("h100", "x", None, "/data/a") == "ltx-trt export --gpu h100 --checkpoint FILE --gemma DIR --artifacts /data/a"
 
 
-def test_weights_linked_from_the_checkpoint_are_checked_by_header_fingerprint(tiny_export, capsys):
-    export = tiny_export("rtx4090")
+def test_weights_linked_from_the_checkpoint_are_checked_by_header_fingerprint(linear_export, capsys):
+    export = linear_export("rtx4090")
     build_all("tiny", export.profile, export.artifacts, profiles_dir=export.profiles_dir)
     linked = export.onnx_dir / "weights.video_decoder.safetensors"
     linked.write_bytes(linked.read_bytes() + b"\0" * 64)  # another file in its place: the size is in the fingerprint

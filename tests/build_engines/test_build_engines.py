@@ -25,8 +25,8 @@ def _built(out: str) -> set[str]:
 
 
 @pytest.mark.parametrize("name", RTX_PROFILES)
-def test_every_rtx_profile_builds_tiny_engines_on_a_cpu_only_machine(tiny_export, capsys, name):
-    export = tiny_export(name)
+def test_every_rtx_profile_builds_tiny_engines_on_a_cpu_only_machine(linear_export, capsys, name):
+    export = linear_export(name)
     manifest, out = _build(export, capsys)
 
     profile = export.profile
@@ -52,8 +52,8 @@ def test_every_rtx_profile_builds_tiny_engines_on_a_cpu_only_machine(tiny_export
     assert not [p for p in export.engines_dir.iterdir() if p.name.startswith(".")]  # no temporary files left
 
 
-def test_second_run_rebuilds_nothing_and_says_so(tiny_export, capsys):
-    export = tiny_export("rtx4090")
+def test_second_run_rebuilds_nothing_and_says_so(linear_export, capsys):
+    export = linear_export("rtx4090")
     first, _ = _build(export, capsys)
     mtimes = {p.name: p.stat().st_mtime_ns for p in export.engines_dir.glob("*.engine")}
 
@@ -65,8 +65,8 @@ def test_second_run_rebuilds_nothing_and_says_so(tiny_export, capsys):
     assert second["engines"] == first["engines"]
 
 
-def test_force_rebuilds_everything(tiny_export, capsys):
-    export = tiny_export("rtx4090")
+def test_force_rebuilds_everything(linear_export, capsys):
+    export = linear_export("rtx4090")
     _build(export, capsys)
 
     _, out = _build(export, capsys, force=True)
@@ -74,8 +74,8 @@ def test_force_rebuilds_everything(tiny_export, capsys):
     assert _built(out) == set(export.keys()) and "(--force)" in out
 
 
-def test_changed_onnx_rebuilds_exactly_that_engine(tiny_export, capsys):
-    export = tiny_export("rtx4090")
+def test_changed_onnx_rebuilds_exactly_that_engine(linear_export, capsys):
+    export = linear_export("rtx4090")
     _build(export, capsys)
     changed = export.keys()[2]  # the transformer, whose weights live in an external data file
 
@@ -88,8 +88,8 @@ def test_changed_onnx_rebuilds_exactly_that_engine(tiny_export, capsys):
         export.onnx_dir / f"{changed}.weights")
 
 
-def test_changed_profile_precision_rebuilds_only_that_component(tiny_export, capsys):
-    export = tiny_export("rtx4090")
+def test_changed_profile_precision_rebuilds_only_that_component(linear_export, capsys):
+    export = linear_export("rtx4090")
     _build(export, capsys)
 
     edited = export.write(profile=edit_profile(export, ('transformer = "bf16"', 'transformer = "fp32"')))
@@ -101,8 +101,8 @@ def test_changed_profile_precision_rebuilds_only_that_component(tiny_export, cap
     assert manifest["engines"][transformer[0]]["precision"] == "fp32"
 
 
-def test_changed_target_gpus_or_streaming_rebuild_everything_and_say_why(tiny_export, capsys):
-    export = tiny_export("rtx4090")
+def test_changed_target_gpus_or_streaming_rebuild_everything_and_say_why(linear_export, capsys):
+    export = linear_export("rtx4090")
     _build(export, capsys)
 
     more = export.write(profile=edit_profile(export, ('["8.9"]', '["8.9", "12.0"]')))
@@ -116,8 +116,8 @@ def test_changed_target_gpus_or_streaming_rebuild_everything_and_say_why(tiny_ex
     assert manifest["build_options"]["weight_streaming"] is False
 
 
-def test_interrupted_build_keeps_finished_engines(tiny_export, capsys):
-    export = tiny_export("rtx4090")
+def test_interrupted_build_keeps_finished_engines(linear_export, capsys):
+    export = linear_export("rtx4090")
     last = export.keys()[-1]
     corrupt_graph(export, last)
     with pytest.raises(UserError, match="cannot parse"):
@@ -136,8 +136,8 @@ def test_interrupted_build_keeps_finished_engines(tiny_export, capsys):
     assert _built(out) == {last}, out
 
 
-def test_graph_dropped_from_the_export_loses_its_engine(tiny_export, capsys):
-    export = tiny_export("rtx4090")
+def test_graph_dropped_from_the_export_loses_its_engine(linear_export, capsys):
+    export = linear_export("rtx4090")
     _build(export, capsys)
     path = export.onnx_dir / "manifest.json"
     onnx_manifest = json.loads(path.read_text())
@@ -163,8 +163,8 @@ def _make_partial(export, keep: str) -> None:
     path.write_text(json.dumps(manifest))
 
 
-def test_partial_export_rebuilds_its_graphs_and_keeps_the_other_engines(tiny_export, capsys):
-    export = tiny_export("rtx4090")
+def test_partial_export_rebuilds_its_graphs_and_keeps_the_other_engines(linear_export, capsys):
+    export = linear_export("rtx4090")
     first, _ = _build(export, capsys)
     transformer = export.keys()[2]
     _make_partial(export.write(seeds={transformer: 3}), transformer)
@@ -176,8 +176,8 @@ def test_partial_export_rebuilds_its_graphs_and_keeps_the_other_engines(tiny_exp
     assert manifest["engines"]["connector"] == first["engines"]["connector"]
 
 
-def test_partial_export_cannot_keep_engines_built_for_other_settings(tiny_export, capsys):
-    export = tiny_export("rtx4090")
+def test_partial_export_cannot_keep_engines_built_for_other_settings(linear_export, capsys):
+    export = linear_export("rtx4090")
     _build(export, capsys)
     streaming_off = edit_profile(export, ("weight_streaming = true", "weight_streaming = false"))
     _make_partial(export.write(profile=streaming_off), export.keys()[0])
@@ -189,7 +189,7 @@ def test_partial_export_cannot_keep_engines_built_for_other_settings(tiny_export
 
 
 @pytest.mark.filterwarnings("ignore:.*Timing cache operations are no-ops:DeprecationWarning")
-def test_timing_cache_is_kept_on_disk_for_full_tensorrt_only(tiny_export, capsys):
+def test_timing_cache_is_kept_on_disk_for_full_tensorrt_only(linear_export, capsys):
     # Full TensorRT is not installable here: tensorrt_rtx stands in for its builder (same API) with the
     # `tensorrt` traits, which exercises writing the cache. Reading a non-empty cache back needs a GPU.
     import dataclasses
@@ -199,7 +199,7 @@ def test_timing_cache_is_kept_on_disk_for_full_tensorrt_only(tiny_export, capsys
     from ltx_trt.build_engines.backend import TRAITS, Backend
     from ltx_trt.build_engines.engine_build import BuildSettings, build_engine
 
-    export = tiny_export("rtx4090")
+    export = linear_export("rtx4090")
     _build(export, capsys)
     assert not (export.engines_dir / "timing.cache").exists()  # a no-op on TensorRT-RTX: not kept
 
@@ -210,8 +210,8 @@ def test_timing_cache_is_kept_on_disk_for_full_tensorrt_only(tiny_export, capsys
     assert (export.engines_dir / "timing.cache").stat().st_size > 0
 
 
-def test_missing_engine_or_damaged_record_rebuilds_that_engine_and_says_why(tiny_export, capsys):
-    export = tiny_export("rtx4090")
+def test_missing_engine_or_damaged_record_rebuilds_that_engine_and_says_why(linear_export, capsys):
+    export = linear_export("rtx4090")
     _build(export, capsys)
     first, second = export.keys()[:2]
     (export.engines_dir / f"{first}.engine").unlink()

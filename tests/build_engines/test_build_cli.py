@@ -11,8 +11,8 @@ from ltx_trt.cli import main
 pytest.importorskip("tensorrt_rtx", reason="tensorrt_rtx is not installed (pip install tensorrt-rtx)")
 
 
-def test_build_engines_command_builds_then_reports_nothing_to_rebuild(tiny_export):
-    export = tiny_export("rtx3060")  # a byte-identical copy of the shipped profile
+def test_build_engines_command_builds_then_reports_nothing_to_rebuild(linear_export):
+    export = linear_export("rtx3060")  # a byte-identical copy of the shipped profile
     args = ["build-engines", "--gpu", "rtx3060", "--model", "tiny", "--artifacts", str(export.artifacts)]
 
     first = CliRunner().invoke(main, args)

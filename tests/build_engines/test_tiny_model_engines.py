@@ -1,0 +1,42 @@
+"""The CI engine artifacts: the real tiny export built into TensorRT-RTX engines for every RTX profile
+on this CPU-only machine, with their manifests checked; a second run rebuilds nothing."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from ltx_trt.cli import main
+from ltx_trt.runtime.manifest import sha256_file
+from ltx_trt.runtime.profiles import load_profile
+
+pytest.importorskip("tensorrt_rtx", reason="needs the tensorrt-rtx package (pip install tensorrt-rtx)")
+
+
+def _build(artifacts, profile):
+    return CliRunner().invoke(main, ["build-engines", "--gpu", profile, "--model", "tiny",
+                                     "--artifacts", str(artifacts)])
+
+
+@pytest.mark.parametrize("profile", ["rtx3060", "rtx4090", "rtx5090"])
+def test_tiny_engines_build_for_every_rtx_profile(tiny_export, profile):
+    artifacts = tiny_export(profile)
+    result = _build(artifacts, profile)
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    onnx = json.loads((artifacts / "tiny" / profile / "onnx" / "manifest.json").read_text())
+    folder = artifacts / "tiny" / profile / "engines"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    expected = load_profile(profile)
+    assert manifest["backend"]["name"] == "tensorrt_rtx"
+    assert manifest["compute_capabilities"] == list(expected.compute_capabilities)
+    assert manifest["onnx_manifest_sha256"] == sha256_file(artifacts / "tiny" / profile / "onnx" / "manifest.json")
+    assert set(manifest["engines"]) == set(onnx["graphs"])
+    for key, engine in manifest["engines"].items():
+        assert engine["build_inputs"]["onnx"]["sha256"] == onnx["graphs"][key]["sha256"], key
+        assert engine["precision"] == expected.precision[engine["component"]], key
+        assert sha256_file(folder / engine["file"]) == engine["sha256"], key
+        memory = engine["memory"]
+        assert memory["weights_bytes"] > 0 and memory["activation_bytes"] > 0, key
+
+    again = _build(artifacts, profile)
+    assert again.exit_code == 0 and "nothing to rebuild" in again.output, again.output
