@@ -7,7 +7,9 @@ Imports torch, onnx, onnx_ir; must not import build_engines/.
 """
 
 import contextlib
+import logging
 import os
+import warnings
 import shutil
 from pathlib import Path
 
@@ -24,7 +26,10 @@ INLINE_BYTES = 1 << 16  # initializers above this size go to external data
 
 def trace(wrapper: torch.nn.Module, args: list[torch.Tensor], graph: Graph, overrides=contextlib.nullcontext):
     """torch's dynamo exporter without its optimizer, then the optimizer with weights held out of folding."""
-    with torch.no_grad(), overrides():
+    # torch's exporter logs a warning per torchvision op it cannot register (torchvision is not used)
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
+    with torch.no_grad(), overrides(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch-internal pytree deprecations
         program = torch.onnx.export(
             wrapper, tuple(args), dynamo=True, opset_version=OPSET, optimize=False, verbose=False,
             input_names=[s.name for s in graph.inputs], output_names=[s.name for s in graph.outputs],
