@@ -32,10 +32,11 @@ def _user_errors(command):
     return wrapper
 
 
-def _model_options(command):
+def _model_options(command, gpu_required: bool = True):
+    gpu_help = f"GPU profile, one of: {', '.join(available_profiles())}."
     options = [
-        click.option("--gpu", "profile_name", required=True, metavar="PROFILE",
-                     help=f"GPU profile, one of: {', '.join(available_profiles())}."),
+        click.option("--gpu", "profile_name", required=gpu_required, metavar="PROFILE",
+                     help=gpu_help if gpu_required else gpu_help + " Default: the one that fits this GPU."),
         click.option("--model", type=click.Choice(["tiny"]), default=None,
                      help="Use the embedded tiny model (generated locally, nothing downloaded)."),
         click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
@@ -123,7 +124,7 @@ def build_engines(profile_name, model, checkpoint, artifacts, force):
 
 
 @main.command()
-@_model_options
+@lambda command: _model_options(command, gpu_required=False)
 @click.option("--gemma", type=click.Path(path_type=Path), default=None,
               help="Gemma-3-12B folder in Hugging Face layout (its tokenizer encodes the prompt).")
 @click.option("--upsampler", type=click.Path(path_type=Path), default=None,
@@ -145,9 +146,8 @@ def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, wi
     Never exports or builds: missing or stale artifacts stop it with the command that makes them.
     """
     from ltx_trt.runtime import run as runner
-    from ltx_trt.runtime.profiles import load_profile
 
-    profile = load_profile(profile_name)
+    profile = runner.select_profile(profile_name)
     bucket = runner.select_bucket(profile, width, height, frames)
     source = _source(model, checkpoint, gemma, upsampler, artifacts)
     seed = runner.DEFAULT_SEED if seed is None else seed

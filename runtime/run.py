@@ -17,7 +17,7 @@ import torch
 from ltx_trt.runtime import artifacts as stored
 from ltx_trt.runtime import devices
 from ltx_trt.runtime.errors import UserError
-from ltx_trt.runtime.profiles import Bucket, Profile
+from ltx_trt.runtime.profiles import Bucket, Profile, available_profiles, load_profile
 from ltx_trt.runtime.progress import Progress
 from ltx_trt.runtime.source import TINY_ID, ModelSource
 
@@ -36,6 +36,19 @@ class RunRequest:
     seed: int
     executor: str  # one of EXECUTORS
     output: Path
+
+
+def select_profile(name: str | None) -> Profile:
+    """The named profile, or the one that fits this machine's GPU (compute capability and VRAM)."""
+    if name is not None:
+        return load_profile(name)
+    gpu = devices.cuda_gpu()
+    fitting = devices.fitting_profiles(gpu, [load_profile(n) for n in available_profiles()])
+    if not fitting:
+        found = f"{gpu.name}, compute capability {gpu.compute_capability}" if gpu else "no CUDA GPU"
+        raise UserError(f"no --gpu given and no profile fits this machine ({found})",
+                        f"pass --gpu PROFILE, one of: {', '.join(available_profiles())}")
+    return max(fitting, key=lambda p: p.vram_gib)
 
 
 def select_bucket(profile: Profile, width: int | None, height: int | None, frames: int | None) -> Bucket:

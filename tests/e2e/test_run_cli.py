@@ -211,3 +211,16 @@ def test_doctor_names_the_profile_that_fits_the_gpu(tmp_path, monkeypatch):
     assert "GPU: NVIDIA GeForce RTX 4090, compute capability 8.9, 23.6 GiB" in result.output
     assert "profile: rtx4090 (pass --gpu rtx4090)" in result.output
     assert f"artifacts in {tmp_path}: none" in result.output
+
+
+def test_run_without_gpu_flag_picks_the_profile_that_fits(monkeypatch):
+    from ltx_trt.runtime.run import select_profile
+
+    monkeypatch.setattr(devices, "cuda_gpu", lambda: RTX4090)
+    assert select_profile(None).name == "rtx4090"
+
+
+def test_run_without_gpu_flag_on_a_machine_without_gpu_asks_for_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(devices, "cuda_gpu", lambda: None)
+    result = CliRunner().invoke(main, ["run", "--model", "tiny", "--artifacts", str(tmp_path), "--prompt", "x"])
+    _refused(result, "no --gpu given and no profile fits this machine (no CUDA GPU)", "pass --gpu PROFILE")
