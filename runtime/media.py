@@ -31,6 +31,9 @@ def write_mp4(path: Path, video: torch.Tensor | Iterable[torch.Tensor], fps: flo
     os.close(fd)
     try:
         _encode(tmp, video, fps, audio, sample_rate, container_format=None if path.suffix else "mp4")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; the clip is as readable as any new file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

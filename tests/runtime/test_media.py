@@ -50,3 +50,18 @@ def test_unwritable_output_path_is_a_user_error(tmp_path):
     assert "--output" in err.value.hint
     with pytest.raises(UserError, match="is a folder"):
         write_mp4(tmp_path, video, FPS, audio, 48_000)
+
+
+def test_clip_gets_the_usual_file_permissions(tmp_path):
+    import os
+    import stat
+
+    import torch
+
+    from ltx_trt.runtime.media import write_mp4
+
+    path = write_mp4(tmp_path / "clip.mp4", torch.zeros(9, 64, 64, 3, dtype=torch.uint8), 24,
+                     torch.zeros(2, 48000), 48000)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
