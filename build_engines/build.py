@@ -10,13 +10,13 @@ from pathlib import Path
 
 from ltx_trt.build_engines.backend import Backend, check_targets, load_backend
 from ltx_trt.build_engines.engine_build import BuildSettings, build_engine, remove_leftovers
-from ltx_trt.build_engines.onnx_source import OnnxExport, OnnxGraph, profile_sha256, read_export, verify_files
+from ltx_trt.build_engines.onnx_source import OnnxExport, OnnxGraph, read_export, verify_files
 from ltx_trt.build_engines.records import (build_inputs, engine_file, read_all_records, read_record, rebuild_reasons,
                                            refresh_verified, remove_stale, settings_changes, write_manifest,
                                            write_record)
 from ltx_trt.runtime.checkpoint import read_header
 from ltx_trt.runtime.errors import UserError
-from ltx_trt.runtime.profiles import PROFILES_DIR, Profile
+from ltx_trt.runtime.profiles import PROFILES_DIR, Profile, profile_sha256
 from ltx_trt.runtime.source import TINY_ID, engines_dir, onnx_dir
 
 DEFAULT_ARTIFACTS = Path("artifacts")
@@ -32,7 +32,7 @@ def build_all(model_id: str, profile: Profile, artifacts: Path, force: bool = Fa
     fix = export_command(profile.name, model_id, checkpoint, artifacts)
     backend = load_backend(profile)
     settings = BuildSettings(check_targets(backend, profile), profile.memory.weight_streaming)
-    profile_hash = profile_sha256(profile, profiles_dir)
+    profile_hash = profile_sha256(profile.name, profiles_dir)
     export = read_export(onnx_dir(artifacts, model_id, profile.name), model_id, profile, profile_hash, fix)
     if checkpoint is not None:
         _check_checkpoint(export, Path(checkpoint), fix)

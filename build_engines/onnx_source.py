@@ -52,11 +52,6 @@ class OnnxExport:
     partial: bool  # `export --component ...`: graphs not listed keep their engines
 
 
-def profile_sha256(profile: Profile, profiles_dir: Path) -> str:
-    """The hash the export records as `profile_sha256`: sha256 of the profile TOML file's bytes."""
-    return hashlib.sha256((Path(profiles_dir) / f"{profile.name}.toml").read_bytes()).hexdigest()
-
-
 def read_export(folder: Path, model_id: str, profile: Profile, profile_hash: str, fix: str) -> OnnxExport:
     """Read `<folder>/manifest.json` and refuse it, naming the fix, unless it is this model and profile."""
     path = Path(folder) / MANIFEST_NAME

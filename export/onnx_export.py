@@ -10,7 +10,6 @@ import contextlib
 import logging
 import os
 import warnings
-import shutil
 from pathlib import Path
 
 import onnx
@@ -124,9 +123,3 @@ class _DataFile:
         if self._file is not None:
             self._file.close()
 
-
-def copy_tree_atomic(src: Path, dst: Path) -> None:
-    """Replace folder `dst` by `src` (same filesystem), removing the old one."""
-    if dst.exists():
-        shutil.rmtree(dst)
-    src.rename(dst)

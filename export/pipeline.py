@@ -20,7 +20,7 @@ from ltx_trt.runtime.errors import UserError
 from ltx_trt.runtime.manifest import MANIFEST_NAME, sha256_file, write_atomic
 from ltx_trt.runtime.checkpoint import read_header
 from ltx_trt.runtime.plan import DTYPE_OF_PRECISION, Graph, profile_graphs
-from ltx_trt.runtime.profiles import PROFILES_DIR, Profile
+from ltx_trt.runtime.profiles import Profile, profile_sha256
 from ltx_trt.runtime.source import TINY_ID, ModelSource, check_writable, onnx_dir
 
 
@@ -60,10 +60,7 @@ def export_model(source: ModelSource, profile: Profile, artifacts: Path, only: t
 
 
 def _export_component(files, component: str, graphs: list[Graph], out: Path, reference: bool, log) -> dict:
-    import torch
-
-    from ltx_trt.model.graph_modules import call_wrapped, component_model
-    from ltx_trt.model.graph_modules import TORCH_DTYPES
+    from ltx_trt.model.graph_modules import TORCH_DTYPES, call_wrapped, component_model
 
     model = component_model(component)
     dtype = TORCH_DTYPES[DTYPE_OF_PRECISION[graphs[0].precision]]
@@ -91,7 +88,6 @@ def _export_component(files, component: str, graphs: list[Graph], out: Path, ref
             f"{time.perf_counter() - t0:.1f} s")
         del wrapper, ir_model, proto
     del module
-    torch.cuda.empty_cache() if torch.cuda.is_available() else None
     return entries
 
 
@@ -140,7 +136,7 @@ def _manifest(source: ModelSource, profile: Profile, files, entries: dict, secon
         "stage": "export",
         "model_id": source.model_id,
         "profile": profile.name,
-        "profile_sha256": sha256_file(PROFILES_DIR / f"{profile.name}.toml"),
+        "profile_sha256": profile_sha256(profile.name),
         "partial": partial,
         "checkpoint": {"path": str(source.checkpoint), "fingerprint": files.checkpoint.header.fingerprint,
                        "sha256": _cached_sha256(source.checkpoint, final_dir.parent.parent / "source-hashes.json"),

@@ -7,7 +7,6 @@ Imports torch and ltx-core; must not import export/ or build_engines/.
 """
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -78,23 +77,3 @@ def key_mapping(module: torch.nn.Module, header: Header, keymap: KeyMap) -> dict
                             "the file does not match the LTX-2.3 layout its config describes; re-download it")
     return found
 
-
-def load_weights(module: torch.nn.Module, path: Path, mapping: dict[str, str], dtype: torch.dtype) -> torch.nn.Module:
-    """Materialise a meta module with tensors read (memory-mapped) from a safetensors file."""
-    from safetensors import safe_open
-
-    state = {}
-    with safe_open(str(path), framework="pt") as f:
-        for module_key, file_key in mapping.items():
-            tensor = f.get_tensor(file_key)
-            state[module_key] = tensor.to(dtype) if tensor.is_floating_point() else tensor
-    module.load_state_dict(state, strict=True, assign=True)
-    return _materialise_leftover_buffers(module)
-
-
-def _materialise_leftover_buffers(module: torch.nn.Module) -> torch.nn.Module:
-    leftovers = [name for name, b in module.named_buffers() if b.is_meta]
-    if leftovers:
-        raise UserError(f"{type(module).__name__} has buffers not stored in the checkpoint: {leftovers[:4]}",
-                        "this is a bug in ltx-trt's module construction; please report it")
-    return module.eval()

@@ -5,14 +5,13 @@ ONNX re-exported after the engines were built) with the command that makes them;
 builds. Large files are not re-hashed here (build-engines does that). Pure Python.
 """
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from ltx_trt.runtime.errors import UserError
 from ltx_trt.runtime.manifest import MANIFEST_NAME, read_manifest
 from ltx_trt.runtime.plan import Graph
-from ltx_trt.runtime.profiles import PROFILES_DIR, Profile
+from ltx_trt.runtime.profiles import Profile, profile_sha256
 from ltx_trt.runtime.source import TINY_ID, ModelSource, engines_dir, onnx_dir
 
 DEFAULT_ARTIFACTS = Path("artifacts")
@@ -96,7 +95,7 @@ def _check_origin(manifest: dict, folder: Path, source: ModelSource, profile: Pr
     for key, want in (("model_id", source.model_id), ("profile", profile.name)):
         _require(manifest.get(key) == want, f"{folder / MANIFEST_NAME} is for {key} {manifest.get(key)!r}, "
                  f"not {want!r}", fix)
-    profile_hash = hashlib.sha256((PROFILES_DIR / f"{profile.name}.toml").read_bytes()).hexdigest()
+    profile_hash = profile_sha256(profile.name)
     _require(manifest.get("profile_sha256") == profile_hash,
              f"{folder} is stale: made from another version of profiles/{profile.name}.toml", fix)
 

@@ -5,6 +5,7 @@ buckets) and nothing else. Unknown, missing or mistyped keys are errors naming t
 Imports only the standard library and runtime.errors / runtime.components.
 """
 
+import hashlib
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,11 @@ class Profile:
             f"no bucket {width}x{height}x{frames} in profile {self.name!r}",
             f"use one of: {listed} (or add a [[bucket]] to profiles/{self.name}.toml and re-export)",
         )
+
+
+def profile_sha256(name: str, directory: Path = PROFILES_DIR) -> str:
+    """sha256 of a profile's TOML file: what export records and later stages check for staleness."""
+    return hashlib.sha256((Path(directory) / f"{name}.toml").read_bytes()).hexdigest()
 
 
 def available_profiles() -> list[str]:
