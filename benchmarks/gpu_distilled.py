@@ -42,7 +42,6 @@ import subprocess
 import sys
 import time
 import types
-import zlib
 from pathlib import Path
 from unittest import mock
 
@@ -50,6 +49,7 @@ import torch
 
 from ltx_trt.model import components
 from ltx_trt.model.ltx23_config import FULL_UPSAMPLER_CONFIG, TINY_UPSAMPLER_CONFIG, full_config, tiny_config
+from ltx_trt.model.synthetic import random_tensor
 from ltx_trt.model.weights import parameters_on_meta
 
 from ltx_core.model.video_vae import TilingConfig  # noqa: E402  (after components: torchaudio placeholder)
@@ -67,32 +67,15 @@ from ltx_trt.runtime import media, pipeline, shapes  # noqa: E402
 from ltx_trt.runtime.components import COMPONENTS  # noqa: E402
 from ltx_trt.runtime.executors.pytorch import TorchExecutor  # noqa: E402
 from ltx_trt.runtime.plan import profile_graphs  # noqa: E402
+
+from gpu_timing import GIB, Clock, Timeline, phase  # noqa: E402  (beside this script)
 from ltx_trt.runtime.profiles import Bucket, load_profile  # noqa: E402
 from ltx_trt.runtime.step import Step  # noqa: E402
 
 SEED = 10
 TINY_BUCKET = Bucket(name="tiny", width=256, height=128, frames=17, fps=24)
-GIB = 2**30
 
 # --- weights --------------------------------------------------------------------------------------------
-
-
-def random_value(key: str, shape: tuple, seed: int, device: torch.device) -> torch.Tensor:
-    """model.synthetic.random_tensor's rules, drawn on `device` (float32)."""
-    generator = torch.Generator(device).manual_seed(seed * 1_000_003 + zlib.crc32(key.encode()))
-    if len(shape) == 0:
-        return torch.ones((), device=device)
-    if key.endswith(("std-of-means", "mean-of-stds")):
-        return torch.rand(shape, generator=generator, device=device) + 0.5
-    values = torch.randn(shape, generator=generator, device=device)
-    fan_in = max(1, int(torch.tensor(shape[1:]).prod()))
-    if key.endswith("mel_basis"):
-        return values.abs()
-    if key.startswith("vocoder.") and (".convs" in key or ".conv_post." in key) and key.endswith(".weight"):
-        return 0.1 * values / fan_in**0.5
-    if len(shape) == 1:
-        return 1.0 + 0.1 * values if key.rsplit(".", 1)[-1] == "weight" else 0.02 * values
-    return values / fan_in**0.5
 
 
 def materialize(factory, seed: int, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
@@ -101,7 +84,7 @@ def materialize(factory, seed: int, device: torch.device, dtype: torch.dtype) ->
         module = factory()
     state = {}
     for key, tensor in module.state_dict().items():
-        value = random_value(key, tuple(tensor.shape), seed, device)
+        value = random_tensor(key, tuple(tensor.shape), seed, device)
         state[key] = value.to(dtype if tensor.is_floating_point() else tensor.dtype)
         del value
     module.load_state_dict(state, strict=True, assign=True)
@@ -116,78 +99,6 @@ def build_models(config: dict, upsampler_config: dict, device, dtype) -> types.S
         video_decoder=materialize(lambda: components.video_decoder(config), 2, device, dtype),
         audio=materialize(lambda: components.audio_decoder(config), 3, device, dtype),
     )
-
-
-# --- timing ---------------------------------------------------------------------------------------------
-
-
-class Clock:
-    """CUDA events on a GPU, perf_counter on a CPU; `pairs` collects (label, start, end) to resolve later."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.cuda = device.type == "cuda"
-        self.pairs: list[tuple[str, object, object]] = []
-
-    def stamp(self):
-        if not self.cuda:
-            return time.perf_counter()
-        event = torch.cuda.Event(enable_timing=True)
-        event.record()
-        return event
-
-    def seconds(self) -> dict[str, list[float]]:
-        if self.cuda:
-            torch.cuda.synchronize()
-        out: dict[str, list[float]] = {}
-        for label, a, b in self.pairs:
-            out.setdefault(label, []).append(a.elapsed_time(b) / 1e3 if self.cuda else b - a)
-        return out
-
-
-class Timeline:
-    """Wall-clock segments between marks (device synchronised at each), with each segment's peak memory."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.cuda = device.type == "cuda"
-        self.label, self.segments = None, []
-
-    def mark(self, label: str | None) -> None:
-        if self.cuda:
-            torch.cuda.synchronize()
-        now = time.perf_counter()
-        if self.label is not None:
-            peak = torch.cuda.max_memory_allocated() / GIB if self.cuda else float("nan")
-            self.segments.append((self.label, now - self.t0, peak, peak - self.base))
-        self.label, self.t0 = label, now
-        self.base = torch.cuda.memory_allocated() / GIB if self.cuda else float("nan")
-        if self.cuda:
-            torch.cuda.reset_peak_memory_stats()
-
-    def totals(self) -> dict[str, dict]:
-        out = {}
-        for label, seconds, peak, over in self.segments:
-            t = out.setdefault(label, {"s": 0.0, "peak_gib": peak, "over_gib": over})
-            t["s"] += seconds
-            t["peak_gib"], t["over_gib"] = max(t["peak_gib"], peak), max(t["over_gib"], over)
-        out["total"] = {"s": sum(s for _, s, _, _ in self.segments),
-                        "peak_gib": max((p for _, _, p, _ in self.segments), default=float("nan")),
-                        "over_gib": float("nan")}
-        return out
-
-
-def phase(timeline: Timeline, fn, labels, after: str = "other", keep=None):
-    """Wrap `fn` so that each call is a timeline segment (labels: one per successive call)."""
-    labels = iter(labels)
-
-    def wrapper(*args, **kwargs):
-        timeline.mark(next(labels))
-        out = fn(*args, **kwargs)
-        if keep is not None:
-            out = keep(out)
-        timeline.mark(after)
-        return out
-
-    return wrapper
 
 
 # --- ltx-trt --------------------------------------------------------------------------------------------

@@ -41,14 +41,16 @@ def module_tensor_table(module: torch.nn.Module) -> dict[str, tuple]:
     return {key: (tuple(t.shape), key) for key, t in module.state_dict().items()}
 
 
-def random_tensor(key: str, shape: tuple, seed: int) -> torch.Tensor:
-    """A deterministic float32 tensor for `key`, scaled so activations of a random model stay O(1)."""
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(key.encode()))
+def random_tensor(key: str, shape: tuple, seed: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """A deterministic float32 tensor for `key`, scaled so activations of a random model stay O(1).
+
+    Drawn on `device` by a generator of that device (CUDA draws other values than the CPU)."""
+    generator = torch.Generator(device).manual_seed(seed * 1_000_003 + zlib.crc32(key.encode()))
     if len(shape) == 0:
-        return torch.ones(())
+        return torch.ones((), device=device)
     if key.endswith(("std-of-means", "mean-of-stds")):
-        return torch.rand(shape, generator=generator) + 0.5  # a positive spread
-    values = torch.randn(shape, generator=generator)
+        return torch.rand(shape, generator=generator, device=device) + 0.5  # a positive spread
+    values = torch.randn(shape, generator=generator, device=device)
     if key.endswith("mel_basis"):  # a filterbank is non-negative; random signs put mels at the log floor
         return values.abs()
     if key.startswith("vocoder.") and (".convs" in key or ".conv_post." in key) and key.endswith(".weight"):

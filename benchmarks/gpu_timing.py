@@ -1,0 +1,80 @@
+"""Timing helpers for benchmarks/gpu_distilled.py: device-event step timers and a phase timeline.
+
+`Clock` times spans with CUDA events (perf_counter on a CPU); `Timeline` splits wall-clock time into
+labelled segments, synchronising the device at each mark and recording each segment's peak memory.
+"""
+
+import time
+
+import torch
+
+GIB = 2**30
+
+
+class Clock:
+    """CUDA events on a GPU, perf_counter on a CPU; `pairs` collects (label, start, end) to resolve later."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self.pairs: list[tuple[str, object, object]] = []
+
+    def stamp(self):
+        if not self.cuda:
+            return time.perf_counter()
+        event = torch.cuda.Event(enable_timing=True)
+        event.record()
+        return event
+
+    def seconds(self) -> dict[str, list[float]]:
+        if self.cuda:
+            torch.cuda.synchronize()
+        out: dict[str, list[float]] = {}
+        for label, a, b in self.pairs:
+            out.setdefault(label, []).append(a.elapsed_time(b) / 1e3 if self.cuda else b - a)
+        return out
+
+
+class Timeline:
+    """Wall-clock segments between marks (device synchronised at each), with each segment's peak memory."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self.label, self.segments = None, []
+
+    def mark(self, label: str | None) -> None:
+        if self.cuda:
+            torch.cuda.synchronize()
+        now = time.perf_counter()
+        if self.label is not None:
+            peak = torch.cuda.max_memory_allocated() / GIB if self.cuda else float("nan")
+            self.segments.append((self.label, now - self.t0, peak, peak - self.base))
+        self.label, self.t0 = label, now
+        self.base = torch.cuda.memory_allocated() / GIB if self.cuda else float("nan")
+        if self.cuda:
+            torch.cuda.reset_peak_memory_stats()
+
+    def totals(self) -> dict[str, dict]:
+        out = {}
+        for label, seconds, peak, over in self.segments:
+            t = out.setdefault(label, {"s": 0.0, "peak_gib": peak, "over_gib": over})
+            t["s"] += seconds
+            t["peak_gib"], t["over_gib"] = max(t["peak_gib"], peak), max(t["over_gib"], over)
+        out["total"] = {"s": sum(s for _, s, _, _ in self.segments),
+                        "peak_gib": max((p for _, _, p, _ in self.segments), default=float("nan")),
+                        "over_gib": float("nan")}
+        return out
+
+
+def phase(timeline: Timeline, fn, labels, after: str = "other", keep=None):
+    """Wrap `fn` so that each call is a timeline segment (labels: one per successive call)."""
+    labels = iter(labels)
+
+    def wrapper(*args, **kwargs):
+        timeline.mark(next(labels))
+        out = fn(*args, **kwargs)
+        if keep is not None:
+            out = keep(out)
+        timeline.mark(after)
+        return out
+
+    return wrapper
