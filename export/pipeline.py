@@ -19,7 +19,7 @@ from ltx_trt.runtime.components import COMPONENTS
 from ltx_trt.runtime.errors import UserError
 from ltx_trt.runtime.manifest import MANIFEST_NAME, sha256_file, write_atomic
 from ltx_trt.runtime.checkpoint import read_header
-from ltx_trt.runtime.plan import DTYPE_OF_PRECISION, Graph, profile_graphs
+from ltx_trt.runtime.plan import DTYPE_OF_PRECISION, Graph, physical, profile_graphs
 from ltx_trt.runtime.profiles import Profile, profile_sha256
 from ltx_trt.runtime.source import TINY_ID, ModelSource, check_writable, onnx_dir
 
@@ -36,7 +36,7 @@ def export_model(source: ModelSource, profile: Profile, artifacts: Path, only: t
     final = onnx_dir(artifacts, source.model_id, profile.name)
     check_writable(final.parent)
     files = ModelFiles(source)
-    graphs = [g for g in profile_graphs(profile, files.dims) if not only or g.component in only]
+    graphs = [g for g in physical(profile_graphs(profile, files.dims)) if not only or g.component in only]
     staging = final.with_name("onnx.partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)

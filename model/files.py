@@ -7,6 +7,7 @@ import json
 from functools import cached_property
 from pathlib import Path
 
+from ltx_trt.model.transformer_parts import layout_from_config
 from ltx_trt.model.weights import MappedFile
 from ltx_trt.runtime.checkpoint import check_ltx23
 from ltx_trt.runtime.errors import UserError
@@ -52,4 +53,5 @@ class ModelFiles:
             audio_heads=t["audio_num_attention_heads"], audio_head_dim=t["audio_attention_head_dim"],
             audio_cross_dim=t["audio_cross_attention_dim"],
             gemma_hidden=self.gemma_config["hidden_size"], gemma_layers=self.gemma_config["num_hidden_layers"],
+            transformer=layout_from_config(self.config),
         )

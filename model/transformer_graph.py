@@ -1,27 +1,23 @@
-"""The LTX-2.3 transformer as a plain-tensor graph: latents, timesteps, sigmas, contexts, RoPE tables in;
-velocities out.
+"""The transformer component: how export builds, wraps and feeds its parts (model/transformer_parts.py).
 
-The wrapper calls ltx-core's own preprocessors, blocks and output head; the only change is that the
-RoPE cos/sin tables arrive as inputs (computed on the host by the same reference code). Export-only
-overrides: an out-of-place split RoPE (the original writes into views with addcmul_, which exports as
-ScatterND) and no-op `squeeze(dim)` calls that the exporter turns into invalid Squeeze nodes.
+The parts call ltx-core's own preprocessors, blocks and output head; the RoPE cos/sin tables arrive as
+inputs (computed on the host by the same reference code, runtime/rope.py). Export-only overrides: an
+out-of-place split RoPE (the original writes into views with addcmul_, which exports as ScatterND)
+and no-op `squeeze(dim)` calls that the exporter turns into invalid Squeeze nodes.
 Imports torch and ltx-core; must not import export/ or build_engines/.
 """
 
 import contextlib
 
 import torch
-from ltx_core.guidance.perturbations import BatchedPerturbationConfig
 from ltx_core.model.transformer import rope as ltx_rope
-from ltx_core.model.transformer.modality import Modality
 
-from ltx_trt.model import components
+from ltx_trt.model import components, transformer_parts
 from ltx_trt.model.graph_modules import TORCH_DTYPES, ComponentModel
 from ltx_trt.model.loading import KEY_MAPS, key_mapping
 from ltx_trt.model.weights import assign_from_file, parameters_on_meta
 from ltx_trt.runtime.plan import Graph
-
-ROPE_INPUTS = ("video_rope", "audio_rope", "video_cross_rope", "audio_cross_rope")
+from ltx_trt.runtime.shapes import MODALITIES, WEIGHT_PREFIX
 
 
 def build(files, dtype: torch.dtype) -> torch.nn.Module:
@@ -68,77 +64,34 @@ def export_overrides():
         ltx_rope.apply_split_rotary_emb = original
 
 
-@contextlib.contextmanager
-def _tables_from_inputs(preprocessor, self_tables, cross_tables):
-    """Make the preprocessor return given tables instead of computing them from positions.
-
-    `prepare()` asks twice: self-attention (its own max_pos list and inner dim) and A<->V cross
-    attention (a fresh [cross_pe_max_pos] list with the audio cross-attention width).
-    """
-    simple = preprocessor.simple_preprocessor
-
-    def tables(positions, inner_dim, max_pos, use_middle_indices_grid, num_attention_heads, x_dtype):
-        if max_pos is simple.max_pos and inner_dim == simple.inner_dim:
-            return self_tables
-        if inner_dim == preprocessor.audio_cross_attention_dim and max_pos == [preprocessor.cross_pe_max_pos]:
-            return cross_tables
-        raise AssertionError(f"unexpected RoPE request: inner_dim={inner_dim} max_pos={max_pos}")
-
-    simple._prepare_positional_embeddings = tables
-    try:
-        yield
-    finally:
-        del simple._prepare_positional_embeddings
-
-
-class TransformerGraph(torch.nn.Module):
-    """forward(video_tokens, audio_tokens, video_timesteps, audio_timesteps, video_sigma, audio_sigma,
-    video_context, audio_context, 4 x (rope cos, rope sin)) -> (video_velocity, audio_velocity)."""
-
-    def __init__(self, velocity_model: torch.nn.Module) -> None:
-        super().__init__()
-        self.velocity_model = velocity_model
-
-    def forward(self, video_tokens, audio_tokens, video_timesteps, audio_timesteps, video_sigma, audio_sigma,
-                video_context, audio_context, v_cos, v_sin, a_cos, a_sin, vx_cos, vx_sin, ax_cos, ax_sin):
-        m = self.velocity_model
-        # positions are consumed only by the overridden table computation; any 4-D tensor will do
-        video = Modality(latent=video_tokens, sigma=video_sigma, timesteps=video_timesteps, positions=v_cos,
-                         context=video_context)
-        audio = Modality(latent=audio_tokens, sigma=audio_sigma, timesteps=audio_timesteps, positions=a_cos,
-                         context=audio_context)
-        with (_tables_from_inputs(m.video_args_preprocessor, (v_cos, v_sin), (vx_cos, vx_sin)),
-              _tables_from_inputs(m.audio_args_preprocessor, (a_cos, a_sin), (ax_cos, ax_sin))):
-            video_args = m.video_args_preprocessor.prepare(video, audio)
-            audio_args = m.audio_args_preprocessor.prepare(audio, video)
-        video_out, audio_out = m._process_transformer_blocks(
-            video=video_args, audio=audio_args, perturbations=BatchedPerturbationConfig.empty(video_tokens.shape[0]))
-        vx = m._process_output(m.scale_shift_table, m.norm_out, m.proj_out, video_out.x, video_out.embedded_timestep)
-        ax = m._process_output(m.audio_scale_shift_table, m.audio_norm_out, m.audio_proj_out, audio_out.x,
-                               audio_out.embedded_timestep)
-        return vx, ax
-
-
 def wrap(model: torch.nn.Module, graph: Graph) -> torch.nn.Module:
-    return TransformerGraph(model).eval()
+    return transformer_parts.wrap_part(model, graph)
 
 
 def example_inputs(model: torch.nn.Module, graph: Graph, seed: int) -> list[torch.Tensor]:
-    """Random latents and contexts, sigmas in (0.05, 0.95), real RoPE tables for the graph's grid."""
+    """One part's inputs: random activations, sigmas in (0.05, 0.95) with matching timesteps, real RoPE
+    tables for the graph's grid, and the model's own weights (block 0 for the block part)."""
     generator = torch.Generator().manual_seed(seed)
-    specs = {s.name: s for s in graph.inputs}
-    out = {}
-    for name in ("video_tokens", "audio_tokens", "video_context", "audio_context"):
-        spec = specs[name]
-        out[name] = torch.randn(spec.shape, generator=generator).to(TORCH_DTYPES[spec.dtype])
-    for prefix in ("video", "audio"):
-        sigma = torch.rand(1, generator=generator) * 0.9 + 0.05
-        out[f"{prefix}_sigma"] = sigma
-        out[f"{prefix}_timesteps"] = sigma.expand(specs[f"{prefix}_timesteps"].shape).clone()
-    tables = reference_rope_tables(model, graph.grid, fps=24, dtype=TORCH_DTYPES[specs["video_rope_cos"].dtype])
-    for prefix in ROPE_INPUTS:
-        out[f"{prefix}_cos"], out[f"{prefix}_sin"] = tables[prefix]
-    return [out[s.name] for s in graph.inputs]
+    params = transformer_parts.part_parameters(model, transformer_parts.part_of(graph))
+    sigma = {m: torch.rand(1, generator=generator) * 0.9 + 0.05 for m in MODALITIES}
+    tables = {}
+    if any(s.name == "video_rope_cos" for s in graph.inputs):
+        rope_dtype = TORCH_DTYPES[next(s.dtype for s in graph.inputs if s.name == "video_rope_cos")]
+        tables = {f"{prefix}_{cs}": t for prefix, pair in reference_rope_tables(model, graph.grid, 24, rope_dtype).items()
+                  for cs, t in zip(("cos", "sin"), pair)}
+    out = []
+    for spec in graph.inputs:
+        dtype = TORCH_DTYPES[spec.dtype]
+        modality = spec.name.split("_")[0]
+        if spec.name.startswith(WEIGHT_PREFIX):
+            out.append(params[spec.name[len(WEIGHT_PREFIX):]].detach().to(dtype))
+        elif spec.name in tables:
+            out.append(tables[spec.name])
+        elif spec.name.endswith(("_sigma", "_timesteps")):
+            out.append(sigma[modality].expand(spec.shape).to(dtype).clone())
+        else:
+            out.append(torch.randn(spec.shape, generator=generator).to(dtype))
+    return out
 
 
 def reference_positions(grid, fps: float, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,7 +1,9 @@
 """Which graphs a (model, profile) pair needs: one per component and shape, with its tensor specs.
 
-Export writes exactly these ONNX files, build-engines builds exactly these engines, and run binds
-exactly these tensors. Pure Python.
+Export writes exactly the physical graphs' ONNX files, build-engines builds exactly their engines, and
+run binds exactly these tensors. The transformer of each stage is one logical graph (what the
+denoising step calls) made of three physical parts: pre, one block (run once per block with that
+block's weights), post; see runtime/chain.py. Pure Python.
 """
 
 from dataclasses import dataclass
@@ -23,11 +25,27 @@ class Graph:
     outputs: tuple[TensorSpec, ...]
     precision: str  # the profile's precision for this component: "bf16" | "fp32"
     grid: shapes.Grid | None = None
+    # the graphs that are exported and built in its place (transformer: pre, block, post); () = itself
+    parts: tuple["Graph", ...] = ()
 
     @property
     def key(self) -> str:
         """File stem and manifest key, e.g. `transformer.768x512-5s.stage1`."""
         return f"{self.component}.{self.variant}" if self.variant else self.component
+
+
+def physical(graphs: list[Graph]) -> list[Graph]:
+    """The graphs that exist as ONNX files and engines: each graph's parts, or the graph itself."""
+    return [part for g in graphs for part in (g.parts or (g,))]
+
+
+def transformer_graph(dims: ModelDims, grid: shapes.Grid, variant: str, precision: dict) -> Graph:
+    """The logical transformer graph of one stage (what the step runs) and its three parts."""
+    dtype = DTYPE_OF_PRECISION[precision["transformer"]]
+    parts = tuple(_graph("transformer", f"{variant}.{part}", shapes.transformer_part_specs(dims, grid, dtype, part),
+                         precision, grid) for part in shapes.PARTS)
+    logical = _graph("transformer", variant, shapes.transformer_specs(dims, grid, dtype), precision, grid)
+    return Graph(logical.component, variant, logical.inputs, logical.outputs, logical.precision, grid, parts)
 
 
 def _graph(component: str, variant: str, specs, precision: dict, grid=None) -> Graph:
@@ -41,8 +59,8 @@ def bucket_graphs(bucket: Bucket, dims: ModelDims, precision: dict) -> list[Grap
     name = bucket.name
     p = precision
     return [
-        _graph("transformer", f"{name}.stage1", shapes.transformer_specs(dims, low, d["transformer"]), p, low),
-        _graph("transformer", f"{name}.stage2", shapes.transformer_specs(dims, full, d["transformer"]), p, full),
+        transformer_graph(dims, low, f"{name}.stage1", p),
+        transformer_graph(dims, full, f"{name}.stage2", p),
         _graph("upsampler", name, shapes.upsampler_specs(low, d["upsampler"]), p, low),
         _graph("video_decoder", name, shapes.video_decoder_specs(full, d["video_decoder"]), p, full),
         _graph("audio_decoder", name, shapes.audio_decoder_specs(full, d["audio_decoder"]), p, full),

@@ -19,11 +19,15 @@ from ltx_trt.runtime import devices
 from ltx_trt.runtime.errors import UserError
 from ltx_trt.runtime.profiles import Bucket, Profile, available_profiles, load_profile
 from ltx_trt.runtime.progress import Progress
+from ltx_trt.runtime.shapes import WEIGHT_PREFIX
 from ltx_trt.runtime.source import TINY_ID, ModelSource
 
 EXECUTORS = ("auto", "tensorrt", "onnxruntime", "torch")
 DEFAULT_SEED = 10  # ltx_pipelines.utils.constants.PipelineParams.seed (a test keeps them equal)
 TORCH_DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
+# Device memory kept free of transformer weights for engine scratch (TensorRT's activation memory:
+# 0.23-4.40 GiB per block engine at full size, docs/BENCHMARKS.md) and the CUDA context.
+ENGINE_SCRATCH_GIB = 2.0
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,7 @@ def choose_executor(requested: str, profile: Profile, gpu: devices.Gpu | None) -
 def run(request: RunRequest, log: Callable[[str], None] = print) -> Path:
     """Generate the clip of `request` into request.output; returns its path."""
     from ltx_trt.runtime.pipeline import BucketGraphs, generate, tokenize
-    from ltx_trt.runtime.plan import profile_graphs
+    from ltx_trt.runtime.plan import physical, profile_graphs
 
     check_output(request.output)
     files = _model_files(request)
@@ -109,15 +113,40 @@ def run(request: RunRequest, log: Callable[[str], None] = print) -> Path:
     opener = {"tensorrt": _tensorrt, "onnxruntime": _onnxruntime, "torch": _torch}[kind]
     progress = Progress(log)
     with progress.stage("load", kind):
-        executor, device = opener(request, files, graphs.all())
+        inner, device = opener(request, files, physical(graphs.all()))
         progress.device = device
+        executor = _chain(inner, request.profile, files, graphs.all(), device, log)
         tokens = tokenize(request.source.gemma, request.prompt, log)
     path = generate(tokens, request.seed, request.output, graphs=graphs, bucket=request.bucket, config=files.config,
                     executor=executor, device=device, cuda_graphs=kind == "tensorrt", progress=progress)
     if kind == "tensorrt":
-        executor.save_runtime_cache()  # TensorRT-RTX: the next run skips kernel compilation
+        inner.save_runtime_cache()  # TensorRT-RTX: the next run skips kernel compilation
     log(progress.summary(path))
     return path
+
+
+def _chain(inner, profile: Profile, files, graphs, device: torch.device, log):
+    """The transformer's block chain over `inner`, with the weights resident or streamed per the profile."""
+    from ltx_trt.model.transformer_parts import block_chain, checkpoint_reader
+
+    layout = files.dims.transformer
+    budget = weight_budget(profile, graphs) if device.type == "cuda" else None
+    chain = block_chain(inner, graphs, layout, checkpoint_reader(files.checkpoint),
+                        TORCH_DTYPES[profile.precision["transformer"]], device, budget)
+    store = chain.store
+    log(f"transformer weights: {len(store.resident)} of {layout.blocks} blocks resident, {len(store.streamed)} "
+        f"streamed, {store.device_bytes / 2**30:.1f} GiB on the device")
+    return chain
+
+
+def weight_budget(profile: Profile, graphs) -> int | None:
+    """Device bytes the transformer's weights may take: the profile's resident_gib minus the run's
+    activation buffers and ENGINE_SCRATCH_GIB; None (all resident) without weight streaming."""
+    if not profile.memory.weight_streaming:
+        return None
+    activations = sum(s.nbytes for g in graphs for part in (g, *g.parts) for s in (*part.inputs, *part.outputs)
+                      if not s.name.startswith(WEIGHT_PREFIX))
+    return int((profile.memory.resident_gib - ENGINE_SCRATCH_GIB) * 2**30) - activations
 
 
 def _model_files(request: RunRequest):
@@ -157,13 +186,19 @@ def _onnxruntime(request: RunRequest, files, graphs):
 def _torch(request: RunRequest, files, graphs):
     """ltx-core's modules, built once per component from the model files, wrapped once per graph."""
     from ltx_trt.model.graph_modules import component_model
+    from ltx_trt.model.transformer_parts import meta_transformer, wrap_part
     from ltx_trt.runtime.executors.pytorch import TorchExecutor
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     modules = {}
     for component in dict.fromkeys(g.component for g in graphs):
         model = component_model(component)
+        todo = [g for g in graphs if g.component == component]
+        if component == "transformer":  # its parts take the weights as inputs (runtime/weight_store.py)
+            meta = meta_transformer(files.config)
+            modules |= {g.key: wrap_part(meta, g) for g in todo}
+            continue
         module = model.build(files, TORCH_DTYPES[request.profile.precision[component]]).to(device)
-        for graph in (g for g in graphs if g.component == component):
+        for graph in todo:
             modules[graph.key] = model.wrap(module, graph).eval()
     return TorchExecutor(modules), device

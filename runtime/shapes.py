@@ -28,6 +28,8 @@ class ModelDims:
     audio_cross_dim: int
     gemma_hidden: int
     gemma_layers: int
+    # the transformer's parameters by part (model/transformer_parts.py weight_layout); None: no transformer graphs
+    transformer: "TransformerWeights | None" = None
 
     @property
     def video_dim(self) -> int:
@@ -46,6 +48,46 @@ class TensorSpec:
 
     def as_dict(self) -> dict:
         return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+    @property
+    def nbytes(self) -> int:
+        n = {"float32": 4, "bfloat16": 2, "float16": 2, "int64": 8, "int32": 4, "bool": 1}[self.dtype]
+        for d in self.shape:
+            n *= d
+        return n
+
+
+WEIGHT_PREFIX = "weight."  # graph inputs named so are parameters the runtime binds (runtime/weight_store.py)
+PARTS = ("pre", "block", "post")
+MODALITIES = ("video", "audio")
+
+
+@dataclass(frozen=True)
+class TransformerWeights:
+    """ltx-core's parameter names and shapes of the three transformer parts, and the block count.
+
+    `block` names are relative to one block (`attn1.to_q.weight`); the 48 blocks share them. `pre`
+    (patchify + AdaLN embeddings) and `post` (output norm + projection) are top-level names.
+    """
+
+    blocks: int
+    pre: tuple[tuple[str, tuple[int, ...]], ...]
+    block: tuple[tuple[str, tuple[int, ...]], ...]
+    post: tuple[tuple[str, tuple[int, ...]], ...]
+
+    def width(self, name: str) -> int:
+        """Output width of a top-level Linear of `pre` (decides the AdaLN tensors' widths)."""
+        return dict(self.pre)[name][0]
+
+    def count(self, part: str) -> int:
+        """Parameters in one instance of `part`."""
+        total = 0
+        for _, shape in getattr(self, part):
+            n = 1
+            for d in shape:
+                n *= d
+            total += n
+        return total
 
 
 @dataclass(frozen=True)
@@ -146,3 +188,46 @@ def audio_decoder_specs(grid: Grid, dtype: str) -> tuple[list[TensorSpec], list[
     latent = (1, AUDIO_LATENT_CHANNELS, grid.audio_tokens, AUDIO_MEL_BINS)
     return ([_f("audio_latent", latent, dtype)],
             [TensorSpec("audio_waveform", (1, 2, audio_samples(grid.audio_tokens)), "float32")])
+
+
+def _ada_widths(w: TransformerWeights, modality: str) -> dict[str, int]:
+    """Widths of the per-modality AdaLN tensors the pre part hands to every block."""
+    a = "audio_" if modality == "audio" else ""
+    gate = "av_ca_a2v_gate" if modality == "video" else "av_ca_v2a_gate"
+    return {"ada_timesteps": w.width(f"{a}adaln_single.linear.weight"),
+            "prompt_timestep": w.width(f"{a}prompt_adaln_single.linear.weight"),
+            "cross_scale_shift": w.width(f"av_ca_{modality}_scale_shift_adaln_single.linear.weight"),
+            "cross_gate": w.width(f"{gate}_adaln_single.linear.weight")}
+
+
+def _weight_specs(params, dtype: str) -> list[TensorSpec]:
+    return [TensorSpec(WEIGHT_PREFIX + name, tuple(shape), dtype) for name, shape in params]
+
+
+def transformer_part_specs(dims: ModelDims, grid: Grid, dtype: str, part: str):
+    """(inputs, outputs) of one part of the block-chained transformer (see runtime/chain.py).
+
+    pre: the logical graph's latents, timesteps, sigmas -> hidden states and AdaLN tensors;
+    block: hidden states + AdaLN tensors + contexts + RoPE tables + one block's weights -> hidden states;
+    post: hidden states + embedded timesteps -> velocities. Parameters are `weight.*` inputs throughout.
+    """
+    w = dims.transformer
+    if w is None:
+        raise ValueError("transformer graphs need ModelDims.transformer (the checkpoint's weight layout)")
+    logical_in, logical_out = transformer_specs(dims, grid, dtype)
+    tokens = {"video": grid.video_tokens, "audio": grid.audio_tokens}
+    width = {"video": dims.video_dim, "audio": dims.audio_dim}
+    hidden = {m: _f(f"{m}_hidden", (1, tokens[m], width[m]), dtype) for m in MODALITIES}
+    ada = []
+    for m in MODALITIES:
+        for field, size in _ada_widths(w, m).items():
+            ada.append(_f(f"{m}_{field}", (1, tokens[m] if field == "ada_timesteps" else 1, size), dtype))
+    embedded = [_f(f"{m}_embedded_timestep", (1, tokens[m], width[m]), dtype) for m in MODALITIES]
+    if part == "pre":
+        return list(logical_in[:6]) + _weight_specs(w.pre, dtype), [*hidden.values(), *ada, *embedded]
+    if part == "block":
+        outputs = [_f(f"{m}_hidden_out", hidden[m].shape, dtype) for m in MODALITIES]
+        return [*hidden.values(), *ada, *logical_in[6:], *_weight_specs(w.block, dtype)], outputs
+    if part == "post":
+        return [*hidden.values(), *embedded, *_weight_specs(w.post, dtype)], logical_out
+    raise ValueError(f"unknown transformer part {part!r}; expected one of {PARTS}")

@@ -24,6 +24,7 @@ from ltx_trt.export.checks import check_graph
 from ltx_trt.export.reference import relative_l2
 from ltx_trt.model import components, decoder_graphs, ltx23_config, synthetic
 from ltx_trt.model.files import ModelFiles
+from ltx_trt.model.transformer_parts import layout_from_config
 from ltx_trt.runtime import shapes
 from ltx_trt.runtime.errors import UserError
 from ltx_trt.runtime.plan import bucket_graphs
@@ -42,7 +43,8 @@ from ltx_core.model.audio_vae import (  # noqa: E402, I001  (ltx_trt.model insta
 SMALL = Bucket("small", width=128, height=64, frames=17, fps=24)  # stage 2: 3x2x4 latent, 18 audio tokens
 COMPONENTS = ("upsampler", "video_decoder", "audio_decoder")
 DIMS = shapes.ModelDims(video_heads=2, video_head_dim=32, audio_heads=2, audio_head_dim=16, audio_cross_dim=32,
-                        gemma_hidden=64, gemma_layers=4)  # only the transformer's specs read them
+                        gemma_hidden=64, gemma_layers=4,  # only the transformer's specs read them
+                        transformer=layout_from_config(ltx23_config.tiny_config()))
 
 
 @pytest.fixture(scope="module")

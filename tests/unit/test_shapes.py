@@ -1,9 +1,12 @@
+from ltx_trt.model.ltx23_config import full_config
+from ltx_trt.model.transformer_parts import layout_from_config
 from ltx_trt.runtime import shapes
-from ltx_trt.runtime.plan import profile_graphs
+from ltx_trt.runtime.plan import physical, profile_graphs
 from ltx_trt.runtime.profiles import load_profile
 
 FULL = shapes.ModelDims(video_heads=32, video_head_dim=128, audio_heads=32, audio_head_dim=64,
-                        audio_cross_dim=2048, gemma_hidden=3840, gemma_layers=48)
+                        audio_cross_dim=2048, gemma_hidden=3840, gemma_layers=48,
+                        transformer=layout_from_config(full_config()))
 
 
 def test_latent_grids_match_the_model_brief():
@@ -39,3 +42,20 @@ def test_profile_plan_has_one_graph_per_component_and_shape():
     assert keys[:2] == ["text_encoder", "connector"]
     assert "transformer.768x512-5s.stage1" in keys and "transformer.1280x704-10s.stage2" in keys
     assert len(keys) == len(set(keys)) == 2 + 5 * len(profile.buckets)
+    parts = [g.key for g in physical(profile_graphs(profile, FULL))]  # transformers as pre, block, post
+    assert "transformer.768x512-5s.stage1.block" in parts and "transformer.768x512-5s.stage1" not in parts
+    assert len(parts) == len(set(parts)) == 2 + 9 * len(profile.buckets)
+
+
+def test_full_size_transformer_parts_have_the_checkpoints_shapes():
+    layout = FULL.transformer
+    assert layout.blocks == 48
+    assert layout.count("block") == 386_695_360 and dict(layout.block)["ff.net.0.proj.weight"] == (16384, 4096)
+    grid = shapes.latent_grid(768, 512, 121, 24)
+    inputs, outputs = shapes.transformer_part_specs(FULL, grid, "bfloat16", "pre")
+    by_name = {s.name: s.shape for s in outputs}
+    assert by_name["video_ada_timesteps"] == (1, 6144, 9 * 4096)  # 9 AdaLN rows per token
+    assert by_name["audio_cross_scale_shift"] == (1, 1, 4 * 2048) and by_name["video_cross_gate"] == (1, 1, 4096)
+    block_in, block_out = shapes.transformer_part_specs(FULL, grid, "bfloat16", "block")
+    assert len([s for s in block_in if s.name.startswith(shapes.WEIGHT_PREFIX)]) == 86
+    assert [s.shape for s in block_out] == [(1, 6144, 4096), (1, 126, 2048)]

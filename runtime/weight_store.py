@@ -1,0 +1,122 @@
+"""The transformer's weights for the block chain: read from the checkpoint once, resident or streamed.
+
+Every block's parameters are packed into one contiguous byte buffer with a fixed layout (the same
+offsets for all blocks), so that a block is one copy and a slot of device memory can hold any block.
+Blocks 0..k-1 stay on the device (k from the byte budget); the others live in pinned host memory and
+are copied into one of two device slots on a copy stream, ahead of use: block j+2's copy starts as
+soon as block j has finished with the slot, so copies overlap compute. All of it is plain stream and
+event work on preallocated buffers, so a step that uses the store can be captured in a CUDA graph.
+Imports torch and runtime only (the checkpoint tensors come from a callable).
+"""
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from ltx_trt.runtime.shapes import WEIGHT_PREFIX, TransformerWeights
+
+ALIGN = 256  # bytes: every tensor of a pack starts on a 256-byte boundary
+
+
+@dataclass(frozen=True)
+class PackLayout:
+    """Where each named tensor of a part lives inside its byte buffer."""
+
+    entries: tuple[tuple[str, tuple[int, ...], int, int], ...]  # (input name, shape, offset, nbytes)
+    nbytes: int
+
+    @classmethod
+    def of(cls, params, dtype: torch.dtype) -> "PackLayout":
+        entries, offset = [], 0
+        item = torch.empty((), dtype=dtype).element_size()
+        for name, shape in params:
+            n = item
+            for d in shape:
+                n *= d
+            entries.append((WEIGHT_PREFIX + name, tuple(shape), offset, n))
+            offset += -(-n // ALIGN) * ALIGN
+        return cls(tuple(entries), offset)
+
+    def views(self, buffer: torch.Tensor, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+        return {name: buffer[o:o + n].view(dtype).view(shape) for name, shape, o, n in self.entries}
+
+
+class WeightStore:
+    """Weights of pre, post and the blocks, as the graph inputs the chain binds (`weight.*` names).
+
+    `read(part, block, name)` returns the checkpoint tensor of a parameter (any device, any dtype);
+    `budget_bytes` caps what the blocks may keep on the device (None: all resident).
+    """
+
+    def __init__(self, layout: TransformerWeights, read: Callable[[str, int, str], torch.Tensor],
+                 dtype: torch.dtype, device: torch.device, budget_bytes: int | None = None) -> None:
+        self.dtype, self.device, self.read = dtype, torch.device(device), read
+        self.block_layout = PackLayout.of(layout.block, dtype)
+        part_layouts = {part: PackLayout.of(getattr(layout, part), dtype) for part in ("pre", "post")}
+        self.parts = {part: self._pack(pack, part, 0, self.device) for part, pack in part_layouts.items()}
+        fixed = sum(pack.nbytes for pack in part_layouts.values())
+        count = resident_blocks(layout.blocks, self.block_layout.nbytes, fixed, budget_bytes)
+        if self.device.type != "cuda":
+            count = layout.blocks  # streaming is a CUDA feature; on the CPU everything is "resident"
+        self.resident = [self._pack(self.block_layout, "block", i, self.device) for i in range(count)]
+        self.streamed = list(range(count, layout.blocks))
+        self._host = [self._buffer(self.block_layout, "block", i, torch.device("cpu"), pin=True) for i in self.streamed]
+        self._slots = [torch.empty(self.block_layout.nbytes, dtype=torch.uint8, device=self.device)
+                       for _ in range(min(2, len(self.streamed)))]
+        self._slot_views = [self.block_layout.views(s, dtype) for s in self._slots]
+        if self.streamed:
+            self._copy = torch.cuda.Stream(self.device)
+            self._ready = [torch.cuda.Event() for _ in self._slots]
+            self._free = [torch.cuda.Event() for _ in self._slots]
+        self.device_bytes = fixed + (count + len(self._slots)) * self.block_layout.nbytes
+        self.read = None  # everything is copied: the checkpoint's pages are not needed any more
+
+    def begin(self) -> None:
+        """Start of a chain pass: start copying the first two streamed blocks (they overlap the resident ones)."""
+        if not self.streamed:
+            return
+        self._copy.wait_stream(torch.cuda.current_stream(self.device))
+        for slot in range(len(self._slots)):
+            self._prefetch(slot, slot, wait_free=False)
+
+    def block(self, i: int) -> dict[str, torch.Tensor]:
+        """Block i's weights on the device; for a streamed block the current stream waits for its copy."""
+        if i < len(self.resident):
+            return self.resident[i]
+        slot = self.streamed.index(i) % 2
+        torch.cuda.current_stream(self.device).wait_event(self._ready[slot])
+        return self._slot_views[slot]
+
+    def release(self, i: int) -> None:
+        """Block i has been enqueued: its slot is free once that work is done, and takes block i + 2 next."""
+        if i < len(self.resident):
+            return
+        index = self.streamed.index(i)
+        slot = index % 2
+        self._free[slot].record(torch.cuda.current_stream(self.device))
+        if index + 2 < len(self.streamed):
+            self._prefetch(index + 2, slot, wait_free=True)
+
+    def _prefetch(self, index: int, slot: int, wait_free: bool) -> None:
+        with torch.cuda.stream(self._copy):
+            if wait_free:
+                self._copy.wait_event(self._free[slot])
+            self._slots[slot].copy_(self._host[index], non_blocking=True)
+            self._ready[slot].record(self._copy)
+
+    def _pack(self, layout: PackLayout, part: str, block: int, device: torch.device) -> dict[str, torch.Tensor]:
+        return layout.views(self._buffer(layout, part, block, device), self.dtype)
+
+    def _buffer(self, layout: PackLayout, part: str, block: int, device: torch.device, pin: bool = False):
+        buffer = torch.empty(layout.nbytes, dtype=torch.uint8, device=device, pin_memory=pin)
+        for name, view in layout.views(buffer, self.dtype).items():
+            view.copy_(self.read(part, block, name[len(WEIGHT_PREFIX):]))
+        return buffer
+
+
+def resident_blocks(blocks: int, block_bytes: int, fixed_bytes: int, budget_bytes: int | None) -> int:
+    """How many blocks stay on the device: all if they fit the budget, else what fits beside two slots."""
+    if budget_bytes is None or fixed_bytes + blocks * block_bytes <= budget_bytes:
+        return blocks
+    return max(0, min(blocks, (budget_bytes - fixed_bytes - 2 * block_bytes) // block_bytes))
