@@ -12,9 +12,14 @@ computed at init, as ltx-core's own builder leaves them. No checkpoint file is r
 Both sides run THE SAME in-memory modules, seed, contexts and shape (the h100 profile's 768x512x121
 bucket, every component bf16 as in the official pipeline):
 - ltx-trt: runtime.pipeline.generate() itself (Step buffers, device-side sigma index, runtime.loop,
-  runtime.rope, runtime.sampling; optional CUDA-graph capture) with a TorchExecutor over
-  model.transformer_graph.TransformerGraph and model.decoder_graphs' wrappers. The mp4 write is
+  runtime.rope, runtime.sampling; optional CUDA-graph capture) with the transformer as run executes
+  it: runtime.chain.BlockChain (pre, 48 x block, post: model.transformer_parts on a meta model) over a
+  TorchExecutor, weights packed by runtime.weight_store from the same in-memory transformer, either
+  all on the GPU or, with --budget-gib B, B GiB of them there and the other blocks streamed from
+  pinned host memory every step; model.decoder_graphs' wrappers for the rest. The mp4 write is
   replaced by a no-op; the text graphs by modules that return the fixed contexts.
+  Order: the official runs first; then the official transformer moves to host memory (the chain
+  holds its own packed copy of the weights) and the ltx-trt modes run.
 - official: DistilledPipeline.__call__ itself on an instance whose ModelLedger is replaced by one
   handing out the in-memory modules (instead of its file loader), under torch.inference_mode() as
   its main() runs it, with TilingConfig.default(); encode_prompts returns the same fixed contexts;
@@ -27,7 +32,7 @@ the mp4 mux. Phases are wall-clock seconds between device synchronisations; tran
 timed with CUDA events. Peak memory is torch.cuda.max_memory_allocated, reset at every phase: with
 CUDA graphs the step activations sit in the graph's private pool, taken during capture, and replay
 allocates nothing. Every run starts after gc.collect() + torch.cuda.empty_cache(); rep 0 of every
-mode is a warm-up and is left out of the summary. Prints a Markdown table last.
+mode is a warm-up and is left out of the summary. Prints a Markdown table last.\nStore figures per mode: packing time, resident and streamed blocks, weight bytes on the GPU.
 """
 
 import argparse
@@ -62,7 +67,7 @@ from ltx_pipelines.utils.types import PipelineComponents  # noqa: E402
 
 from ltx_trt.model.decoder_graphs import (  # noqa: E402
     AudioDecoderGraph, UpsamplerGraph, UpsamplerWithStatistics, VideoDecoderGraph)
-from ltx_trt.model.transformer_graph import TransformerGraph  # noqa: E402
+from ltx_trt.model import transformer_parts  # noqa: E402
 from ltx_trt.runtime import media, pipeline, shapes  # noqa: E402
 from ltx_trt.runtime.components import COMPONENTS  # noqa: E402
 from ltx_trt.runtime.executors.pytorch import TorchExecutor  # noqa: E402
@@ -116,9 +121,9 @@ class Fixed(torch.nn.Module):
 
 
 class TimedExecutor:
-    """The TorchExecutor, with the transformer graph timed while a step is being called (not in capture)."""
+    """The chain executor, with the transformer graph timed while a step is being called (not in capture)."""
 
-    def __init__(self, inner: TorchExecutor, clock: Clock) -> None:
+    def __init__(self, inner, clock: Clock) -> None:
         self.inner, self.clock, self.active = inner, clock, False
 
     def run(self, graph_key, inputs, outputs):
@@ -148,20 +153,31 @@ def timed_step_class(executor: TimedExecutor, timeline: Timeline):
     return TimedStep
 
 
-def run_ltx_trt(setup, cuda_graphs: bool) -> dict:
-    """runtime.pipeline.generate() on the in-memory modules; returns timings and the stage latents."""
+def ltx_trt_chain(setup, budget_gib: float | None):
+    """The executor run uses: the transformer's BlockChain (weights packed from the in-memory model) over a
+    TorchExecutor that also holds the other components' wrappers."""
     device, models, graphs = setup.device, setup.models, setup.graphs
-    clock, timeline, latents = Clock(device), Timeline(device), []
-    executor = TimedExecutor(TorchExecutor({
+    transformers = [graphs.stage1, graphs.stage2]
+    inner = TorchExecutor({
         graphs.text_encoder.key: Fixed(torch.zeros(graphs.text_encoder.outputs[0].shape, dtype=setup.dtype,
                                                    device=device)),
         graphs.connector.key: Fixed(setup.contexts["video"], setup.contexts["audio"]),
-        graphs.stage1.key: TransformerGraph(models.transformer).eval(),
-        graphs.stage2.key: TransformerGraph(models.transformer).eval(),
+        **transformer_parts.part_modules(setup.config, transformers),
         graphs.upsampler.key: UpsamplerGraph(models.upsampler).eval(),
         graphs.video_decoder.key: VideoDecoderGraph(models.video_decoder).eval(),
         graphs.audio_decoder.key: AudioDecoderGraph(models.audio).eval(),
-    }), clock)
+    })
+    budget = None if budget_gib is None else int(budget_gib * GIB)
+    return transformer_parts.block_chain(inner, transformers, setup.layout,
+                                         transformer_parts.model_reader(models.transformer), setup.dtype, device,
+                                         budget)
+
+
+def run_ltx_trt(setup, chain, cuda_graphs: bool) -> dict:
+    """runtime.pipeline.generate() on the in-memory modules; returns timings and the stage latents."""
+    device, graphs = setup.device, setup.graphs
+    clock, timeline, latents = Clock(device), Timeline(device), []
+    executor = TimedExecutor(chain, clock)
     tokens = {"input_ids": torch.zeros(1, shapes.CONTEXT_TOKENS, dtype=torch.int64),
               "attention_mask": torch.ones(1, shapes.CONTEXT_TOKENS, dtype=torch.int64)}
     keep = lambda out: latents.append({m: t.clone() for m, t in out.items()}) or out  # noqa: E731
@@ -259,9 +275,10 @@ def make_setup(tiny: bool, device: torch.device) -> types.SimpleNamespace:
     # every component bf16, as the official pipeline runs them (the h100 profile's audio decoder is fp32)
     profile = dataclasses.replace(h100, precision={c: "bf16" for c in COMPONENTS}, buckets=(bucket,))
     t = config["transformer"]
+    layout = transformer_parts.layout_from_config(config)
     dims = shapes.ModelDims(t["num_attention_heads"], t["attention_head_dim"], t["audio_num_attention_heads"],
                             t["audio_attention_head_dim"], t["audio_cross_attention_dim"],
-                            gemma_hidden=8, gemma_layers=0)  # the text graphs are stand-ins: any width
+                            gemma_hidden=8, gemma_layers=0, transformer=layout)  # text graphs: stand-ins
     graphs = pipeline.BucketGraphs.select(profile_graphs(profile, dims), bucket)
     start = time.perf_counter()
     models = build_models(config, upsampler_config, device, dtype)
@@ -273,7 +290,7 @@ def make_setup(tiny: bool, device: torch.device) -> types.SimpleNamespace:
                 "audio": torch.randn(1, shapes.CONTEXT_TOKENS, dims.audio_dim, generator=generator, device=device)}
     contexts = {m: c.to(dtype) for m, c in contexts.items()}
     return types.SimpleNamespace(device=device, dtype=dtype, config=config, bucket=bucket, graphs=graphs,
-                                 models=models, contexts=contexts, build_s=build_s)
+                                 models=models, contexts=contexts, build_s=build_s, layout=layout)
 
 
 def compare(ours: list[torch.Tensor], theirs: list[torch.Tensor]) -> dict:
@@ -331,11 +348,41 @@ def table(summary: dict) -> str:
     return "\n".join(rows)
 
 
+def free_cache(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def measure(name: str, run, reps: int, device: torch.device) -> tuple[list[dict], list[torch.Tensor]]:
+    """One warm-up and `reps` measured runs of one mode; the measured results and the last latents."""
+    results, latents = [], None
+    for rep in range(1 + reps):
+        free_cache(device)
+        result = run()
+        print(f"rep {rep} {name}: total {result['phases']['total']['s']:.3f} s", flush=True)
+        latents = result.pop("latents")
+        if rep > 0:
+            results.append(result)
+    return results, latents
+
+
+def ltx_trt_modes(device: torch.device, budgets: list[float]) -> list[tuple[str, bool, float | None]]:
+    """(name, CUDA graphs, weight budget GiB or None = all resident) of each ltx-trt mode."""
+    modes = [("ltx-trt eager", False, None)]
+    if device.type == "cuda":
+        modes.append(("ltx-trt cuda-graph", True, None))
+        modes += [(f"ltx-trt cuda-graph, {b:g} GiB weights", True, b) for b in budgets]
+    return modes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tiny", action="store_true", help="tiny config and a 256x128x17 bucket (dry run)")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--reps", type=int, default=2, help="measured runs of each mode, after one warm-up each")
+    parser.add_argument("--budget-gib", type=float, action="append", default=[],
+                        help="also run with this many GiB of transformer weights on the GPU, the rest streamed")
     parser.add_argument("--json", type=Path, help="write every figure here")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -344,35 +391,29 @@ def main() -> None:
     setup = make_setup(args.tiny, device)
     print(f"built modules in {setup.build_s:.1f} s; allocated "
           f"{torch.cuda.memory_allocated() / GIB if device.type == 'cuda' else float('nan'):.2f} GiB", flush=True)
-    modes = {"official eager": run_official, "ltx-trt eager": lambda s: run_ltx_trt(s, False)}
-    if device.type == "cuda":
-        modes["ltx-trt cuda-graph"] = lambda s: run_ltx_trt(s, True)
-    runs = {mode: [] for mode in modes}
-    agreement = {}
-    for rep in range(1 + args.reps):  # rep 0 is the warm-up of every mode
-        reference = None
-        for mode, run in modes.items():
-            gc.collect()
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-            result = run(setup)
-            print(f"rep {rep} {mode}: total {result['phases']['total']['s']:.3f} s", flush=True)
-            if mode == "official eager":
-                reference = result["latents"]
-            else:
-                agreement[f"rep {rep} {mode} vs official"] = compare(result["latents"], reference)
-            del result["latents"]
-            if rep > 0:
-                runs[mode].append(result)
+    runs, agreement, stores = {}, {}, {}
+    runs["official eager"], reference = measure("official eager", lambda: run_official(setup), args.reps, device)
+    setup.models.transformer.to("cpu")  # the chain packs its own copy of the weights
+    for name, cuda_graphs, budget in ltx_trt_modes(device, args.budget_gib):
+        free_cache(device)
+        start = time.perf_counter()
+        chain = ltx_trt_chain(setup, budget)
+        store = chain.store
+        stores[name] = {"pack_s": time.perf_counter() - start, "resident_blocks": len(store.resident),
+                        "streamed_blocks": len(store.streamed), "device_gib": store.device_bytes / GIB}
+        print(f"{name}: {stores[name]}", flush=True)
+        runs[name], latents = measure(name, lambda: run_ltx_trt(setup, chain, cuda_graphs), args.reps, device)
+        agreement[f"{name} vs official"] = compare(latents, reference)
+        del chain, store
     summary = summarize(runs)
     ratios = {}  # ltx-trt's whole step (transformer + sampler) over the official transformer forward
-    for mode in list(modes)[1:]:
+    for mode in list(runs)[1:]:
         for stage in ("stage1", "stage2"):
             ours = summary[mode]["steps"][f"step {stage}"]["median_s"]
             ratios[f"{mode} step / official forward, {stage}"] = ours / summary["official eager"]["steps"][
                 f"transformer {stage}"]["median_s"]
     report = {"environment": env, "bucket": dataclasses.asdict(setup.bucket), "build_s": setup.build_s,
-              "summary": summary, "ratios": ratios, "agreement": agreement, "runs": runs}
+              "stores": stores, "summary": summary, "ratios": ratios, "agreement": agreement, "runs": runs}
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     for name, result in agreement.items():

@@ -161,7 +161,7 @@ def test_run_refuses_engines_built_for_another_profile_version(linked, monkeypat
 
 def test_run_refuses_engines_older_than_their_onnx(linked, monkeypatch):
     manifest = _engines(linked)
-    key = f"transformer.{BUCKET.name}.stage1"
+    key = f"transformer.{BUCKET.name}.stage1.block"  # the transformer runs as parts: pre, block, post
     manifest["engines"][key]["build_inputs"]["onnx"]["sha256"] = "1" * 64  # built from an earlier export
     (linked / "tiny" / PROFILE / "engines" / "manifest.json").write_text(json.dumps(manifest))
     _refused(_run(linked, "--prompt", "x", "--executor", "tensorrt", gpu=RTX4090, monkeypatch=monkeypatch),
@@ -201,7 +201,8 @@ def test_doctor_reports_the_machine_and_the_artifacts(linked, monkeypatch):
     out = result.output
     assert "GPU: no CUDA GPU" in out and "profile: none fits (no CUDA GPU)" in out
     assert "  tensorrt_rtx: " in out and "  tensorrt: " in out and "  onnxruntime: " in out and "  torch: " in out
-    assert f"tiny/{PROFILE}: onnx 12 graphs; engines 12 (tensorrt_rtx 1.7.1, compute capability 8.9)" in out
+    graphs = 2 + 9 * 2  # text encoder, connector; per bucket 3 transformer parts x 2 stages + 3 decoders
+    assert f"tiny/{PROFILE}: onnx {graphs} graphs; engines {graphs} (tensorrt_rtx 1.7.1, compute capability 8.9)" in out
 
 
 def test_doctor_names_the_profile_that_fits_the_gpu(tmp_path, monkeypatch):

@@ -4,6 +4,7 @@ import av
 import torch
 
 from ltx_trt.model.ltx23_config import tiny_config
+from ltx_trt.model.transformer_parts import layout_from_config
 from ltx_trt.runtime import shapes
 from ltx_trt.runtime.components import COMPONENTS
 from ltx_trt.runtime.pipeline import BucketGraphs, generate, tokenize
@@ -13,7 +14,7 @@ from ltx_trt.runtime.progress import Progress
 
 BUCKET = Bucket(name="tiny", width=128, height=64, frames=9, fps=24)
 TINY = shapes.ModelDims(video_heads=2, video_head_dim=32, audio_heads=2, audio_head_dim=16, audio_cross_dim=32,
-                        gemma_hidden=64, gemma_layers=2)
+                        gemma_hidden=64, gemma_layers=2, transformer=layout_from_config(tiny_config()))
 
 
 class RecordingExecutor:

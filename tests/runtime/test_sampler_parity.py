@@ -2,8 +2,9 @@
 with X0Model) on the tiny LTX-2.3 transformer: same seeded random weights, contexts and seed.
 
 Tolerance: none. Both sides run the same ltx-core modules on the same device with the same inputs
-(the wrapper model.transformer_graph.TransformerGraph takes host RoPE tables that equal the
-preprocessors' own), so the final latents are compared bit for bit, in fp32 and in bf16, on the CPU
+(ltx-trt's transformer is ltx-core's pre-processing, blocks and output head chained as three parts,
+runtime/chain.py, with host RoPE tables that equal the preprocessors' own), so the final latents are
+compared bit for bit, in fp32 and in bf16, on the CPU
 and (GPU tier) on CUDA, eagerly and with the step replayed from a CUDA graph.
 """
 
@@ -15,7 +16,7 @@ import torch
 from ltx_trt.model import components
 from ltx_trt.model.ltx23_config import tiny_config
 from ltx_trt.model.synthetic import random_tensor
-from ltx_trt.model.transformer_graph import TransformerGraph
+from ltx_trt.model import transformer_parts
 from ltx_trt.runtime import rope, sampling, shapes
 from ltx_trt.runtime.components import COMPONENTS
 from ltx_trt.export.reference import relative_l2
@@ -86,10 +87,13 @@ def _ltx_trt(model, precision, device, capture, video_context, audio_context, up
     config = tiny_config()
     t = config["transformer"]
     dims = shapes.ModelDims(t["num_attention_heads"], t["attention_head_dim"], t["audio_num_attention_heads"],
-                            t["audio_attention_head_dim"], t["audio_cross_attention_dim"], 64, 2)
+                            t["audio_attention_head_dim"], t["audio_cross_attention_dim"], 64, 2,
+                            transformer_parts.weight_layout(model))
     graphs = [g for g in bucket_graphs(BUCKET, dims, {c: precision for c in COMPONENTS})
               if g.component == "transformer"]
-    executor = TorchExecutor({g.key: TransformerGraph(model).eval() for g in graphs})
+    inner = TorchExecutor(transformer_parts.part_modules(config, graphs))
+    executor = transformer_parts.block_chain(inner, graphs, dims.transformer, transformer_parts.model_reader(model),
+                                             PRECISION[precision], device)
     return _two_stages(executor, graphs, config, BUCKET, device, capture, video_context, audio_context, upsampled)
 
 
@@ -135,7 +139,7 @@ def test_two_distilled_stages_equal_the_official_pipeline_bit_for_bit(precision,
 # The executors `ltx-trt run` uses, on the artifacts it reads: the tiny model exported for rtx4090 (its
 # first bucket, 768x512x121: 1,536 then 6,144 video tokens), against ltx-pipelines' functions run on the
 # ltx-core transformer built from the same checkpoint, in bf16 (the profile's precision).
-#   torch: the ComponentModel's build + wrap, as run's torch executor builds them: bit for bit.
+#   torch: the transformer's parts on ltx-core modules, as run's torch executor builds them: bit for bit.
 #   onnxruntime: the exported bf16 graph, converted to fp32 for ORT's CPU provider, with bf16 latents
 #   between steps: relative L2 below RELATIVE_L2["bf16"] (fp32 arithmetic inside the graph vs bf16).
 EXECUTOR_TOLERANCE = {"torch": 0.0, "onnxruntime": RELATIVE_L2["bf16"]}
@@ -156,12 +160,16 @@ def tiny_rtx4090(tiny_export):
     return artifacts, files, bucket, graphs
 
 
-def _executor(kind, model, graphs, artifacts):
+def _executor(kind, files, graphs, artifacts):
+    """The transformer's chain over the executor `run` would use, weights from the checkpoint as run reads them."""
     if kind == "torch":
-        wrap = component_model("transformer").wrap
-        return TorchExecutor({g.key: wrap(model, g) for g in graphs})
-    folder = artifacts / "tiny" / "rtx4090" / "onnx"
-    return OnnxRuntimeExecutor(folder, json.loads((folder / "manifest.json").read_text()))
+        inner = TorchExecutor(transformer_parts.part_modules(files.config, graphs))
+    else:
+        folder = artifacts / "tiny" / "rtx4090" / "onnx"
+        inner = OnnxRuntimeExecutor(folder, json.loads((folder / "manifest.json").read_text()))
+    return transformer_parts.block_chain(inner, graphs, files.dims.transformer,
+                                         transformer_parts.checkpoint_reader(files.checkpoint), torch.bfloat16,
+                                         torch.device("cpu"))
 
 
 @pytest.mark.parametrize("kind", ["torch", "onnxruntime"])
@@ -176,7 +184,7 @@ def test_run_executors_on_the_exported_tiny_model_match_the_official_pipeline(ti
     upsampled = torch.randn(1, 128, full.frames, full.height, full.width, generator=generator).bfloat16()
     with torch.no_grad():
         official = _official(model, torch.bfloat16, device, video_context, audio_context, upsampled, bucket)
-    ours = _two_stages(_executor(kind, model, graphs, artifacts), graphs, files.config, bucket, device, False,
+    ours = _two_stages(_executor(kind, files, graphs, artifacts), graphs, files.config, bucket, device, False,
                        video_context, audio_context, upsampled)
     names = ["stage-1 video", "stage-1 audio", "stage-2 video", "stage-2 audio"]
     for name, a, b in zip(names, ours, official):

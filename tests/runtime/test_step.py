@@ -3,8 +3,6 @@ keeps its address, and (on a GPU) CUDA-graph replay equals the eager step bit fo
 
 import pytest
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_leaves
 
 from ltx_trt.runtime import shapes
 from ltx_trt.runtime.loop import denoise
@@ -39,23 +37,7 @@ class AllocatingExecutor:
             outputs[f"{m}_velocity"].copy_(inputs[f"{m}_tokens"] * inputs[f"{m}_timesteps"].unsqueeze(-1))
 
 
-class NewStorageWatch(TorchDispatchMode):
-    """Records every op whose result lives in a storage that none of the known buffers owns."""
-
-    def __init__(self, buffers):
-        super().__init__()
-        self.known = {b.untyped_storage().data_ptr() for b in buffers}
-        self.new = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        result = func(*args, **(kwargs or {}))
-        for t in tree_leaves(result):
-            if isinstance(t, torch.Tensor) and t.untyped_storage().data_ptr() not in self.known:
-                self.new.append(str(func))
-        return result
-
-
-def _count_new_storages(executor) -> tuple[list[str], bool]:
+def _count_new_storages(executor, NewStorageWatch) -> tuple[list[str], bool]:
     step = Step(tiny_graph(), executor, SIGMAS, torch.device("cpu"))
     step.latent("video").normal_()
     step.latent("audio").normal_()
@@ -67,13 +49,13 @@ def _count_new_storages(executor) -> tuple[list[str], bool]:
     return watch.new, addresses == [b.data_ptr() for b in step.buffers()]
 
 
-def test_steps_allocate_no_tensor_and_keep_every_buffer_address():
-    new, same_addresses = _count_new_storages(InPlaceExecutor())
+def test_steps_allocate_no_tensor_and_keep_every_buffer_address(new_storage_watch):
+    new, same_addresses = _count_new_storages(InPlaceExecutor(), new_storage_watch)
     assert new == [] and same_addresses
 
 
-def test_the_allocation_check_catches_a_temporary():
-    new, _ = _count_new_storages(AllocatingExecutor())
+def test_the_allocation_check_catches_a_temporary(new_storage_watch):
+    new, _ = _count_new_storages(AllocatingExecutor(), new_storage_watch)
     assert new == ["aten.mul.Tensor"] * 2 * (len(SIGMAS) - 2)
 
 

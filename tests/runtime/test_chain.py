@@ -1,0 +1,117 @@
+"""The block chain runs pre, every block with its own weights in order, then post, over buffers allocated
+once; the weight store keeps what the budget allows on the device and (GPU tier) streams the rest with
+results equal to all-resident, eagerly and replayed from a CUDA graph."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from ltx_trt.model.ltx23_config import tiny_config
+from ltx_trt.model.transformer_parts import layout_from_config
+from ltx_trt.runtime import shapes
+from ltx_trt.runtime.chain import BlockChain
+from ltx_trt.runtime.executors import allocate
+from ltx_trt.runtime.plan import transformer_graph
+from ltx_trt.runtime.step import Step
+from ltx_trt.runtime.weight_store import WeightStore, resident_blocks
+
+BLOCKS = 5
+LAYOUT = dataclasses.replace(layout_from_config(tiny_config()), blocks=BLOCKS)
+DIMS = shapes.ModelDims(2, 32, 2, 16, 32, 64, 2, LAYOUT)
+GRID = shapes.latent_grid(128, 64, 17, 24)
+SIGMAS = (1.0, 0.9, 0.5, 0.0)
+MARKER = "weight.attn1.to_q.bias"  # every weight of block i holds i + 1 (see _read)
+NO_GPU = "needs an NVIDIA GPU with CUDA (torch.cuda.is_available() is False on this machine)"
+
+
+def _graph():
+    return transformer_graph(DIMS, GRID, "tiny.stage1", {"transformer": "fp32"})
+
+
+def _read(part, block, name):
+    shape = dict(getattr(LAYOUT, part))[name]
+    return torch.full(shape, float(block + 1) if part == "block" else 0.5)
+
+
+class PartsExecutor:
+    """In place, no temporaries: pre zeroes the hidden states, block i adds its marker weight (i + 1),
+    post writes the hidden state's first channel into the velocity. Records (part, marker pointer)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def run(self, key, inputs, outputs):
+        part = key.rsplit(".", 1)[-1]
+        self.calls.append((part, inputs[MARKER].data_ptr() if part == "block" else None))
+        if part not in shapes.PARTS:
+            return
+        for m in ("video", "audio"):
+            if part == "pre":
+                outputs[f"{m}_hidden"].zero_()
+            elif part == "block":
+                torch.add(inputs[f"{m}_hidden"], inputs[MARKER][0], out=outputs[f"{m}_hidden_out"])
+            else:
+                outputs[f"{m}_velocity"].copy_(inputs[f"{m}_hidden"][..., :1])
+
+
+def _chain(inner, device="cpu", budget=None):
+    store = WeightStore(LAYOUT, _read, torch.float32, torch.device(device), budget)
+    return BlockChain(inner, [_graph()], store, BLOCKS, torch.device(device))
+
+
+def test_blocks_run_in_order_each_with_its_own_weights():
+    inner = PartsExecutor()
+    chain, graph = _chain(inner), _graph()
+    outputs = allocate(graph.outputs, "cpu")
+    chain.run(graph.key, allocate(graph.inputs, "cpu"), outputs)
+    assert [part for part, _ in inner.calls] == ["pre"] + ["block"] * BLOCKS + ["post"]
+    markers = [ptr for part, ptr in inner.calls if part == "block"]
+    assert markers == [chain.store.block(i)[MARKER].data_ptr() for i in range(BLOCKS)]
+    assert len(set(markers)) == BLOCKS
+    assert torch.all(outputs["video_velocity"] == sum(range(1, BLOCKS + 1)))  # 1 + 2 + ... + BLOCKS
+
+
+def test_other_graphs_pass_through_to_the_inner_executor():
+    inner = PartsExecutor()
+    _chain(inner).run("upsampler.tiny", {MARKER: torch.zeros(1)}, {})
+    assert inner.calls == [("tiny", None)]
+
+
+def test_steps_through_the_chain_allocate_nothing(new_storage_watch):
+    chain = _chain(PartsExecutor())
+    step = Step(_graph(), chain, SIGMAS, torch.device("cpu"))
+    step()  # a first step outside the watch
+    known = step.buffers() + chain.buffer_tensors() + [t for i in range(BLOCKS) for t in chain.store.block(i).values()]
+    known += [t for part in chain.store.parts.values() for t in part.values()]
+    with new_storage_watch(known) as watch:
+        step()
+        step()
+    assert watch.new == []
+
+
+def test_resident_blocks_follow_the_budget():
+    block, fixed = 100, 30
+    assert resident_blocks(48, block, fixed, None) == 48
+    assert resident_blocks(48, block, fixed, fixed + 48 * block) == 48  # everything fits: no slots
+    assert resident_blocks(48, block, fixed, fixed + 48 * block - 1) == 45  # two slots come out of the budget
+    assert resident_blocks(48, block, fixed, fixed + 2 * block + 19) == 0
+    assert resident_blocks(48, block, fixed, 0) == 0
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_GPU)
+@pytest.mark.parametrize("capture", [False, True])
+def test_streamed_blocks_give_the_all_resident_result(capture):
+    results = []
+    for budget in (None, 1):  # everything resident; nothing resident (every block streamed through 2 slots)
+        chain = _chain(PartsExecutor(), "cuda", budget)
+        assert len(chain.store.streamed) == (0 if budget is None else BLOCKS)
+        step = Step(_graph(), chain, SIGMAS, torch.device("cuda"))
+        if capture:
+            step.capture()
+        step.latent("video").fill_(1.0)
+        for _ in range(step.num_steps):
+            step()
+        results.append(step.outputs["video_velocity"].clone())
+    assert torch.equal(results[0], results[1]) and torch.all(results[0] == sum(range(1, BLOCKS + 1)))
