@@ -19,7 +19,6 @@ from ltx_trt.runtime import devices
 from ltx_trt.runtime.errors import UserError
 from ltx_trt.runtime.profiles import Bucket, Profile, available_profiles, load_profile
 from ltx_trt.runtime.progress import Progress
-from ltx_trt.runtime.shapes import WEIGHT_PREFIX
 from ltx_trt.runtime.source import TINY_ID, ModelSource
 
 EXECUTORS = ("auto", "tensorrt", "onnxruntime", "torch")
@@ -140,13 +139,23 @@ def _chain(inner, profile: Profile, files, graphs, device: torch.device, log):
 
 
 def weight_budget(profile: Profile, graphs) -> int | None:
-    """Device bytes the transformer's weights may take: the profile's resident_gib minus the run's
-    activation buffers and ENGINE_SCRATCH_GIB; None (all resident) without weight streaming."""
+    """Device bytes the transformer's weights may take: the profile's resident_gib minus the run's I/O
+    buffers (runtime.chain's included) and ENGINE_SCRATCH_GIB; None (all resident) without weight streaming."""
     if not profile.memory.weight_streaming:
         return None
-    activations = sum(s.nbytes for g in graphs for part in (g, *g.parts) for s in (*part.inputs, *part.outputs)
-                      if not s.name.startswith(WEIGHT_PREFIX))
-    return int((profile.memory.resident_gib - ENGINE_SCRATCH_GIB) * 2**30) - activations
+    return int((profile.memory.resident_gib - ENGINE_SCRATCH_GIB) * 2**30) - buffer_bytes(graphs)
+
+
+def buffer_bytes(graphs) -> int:
+    """Bytes of the I/O buffers a run allocates: each graph's inputs and outputs, plus for a chained
+    transformer the pre part's outputs and a second pair of hidden states (runtime/chain.py)."""
+    total = 0
+    for g in graphs:
+        total += sum(s.nbytes for s in (*g.inputs, *g.outputs))
+        if g.parts:
+            carried = g.parts[0].outputs
+            total += sum(s.nbytes for s in carried) + sum(s.nbytes for s in carried if s.name.endswith("_hidden"))
+    return total
 
 
 def _model_files(request: RunRequest):
