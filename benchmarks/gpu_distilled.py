@@ -126,6 +126,9 @@ class TimedExecutor:
     def __init__(self, inner, clock: Clock) -> None:
         self.inner, self.clock, self.active = inner, clock, False
 
+    def release(self, graph_keys):
+        self.inner.release(graph_keys)
+
     def run(self, graph_key, inputs, outputs):
         if not (self.active and graph_key.startswith("transformer")):
             return self.inner.run(graph_key, inputs, outputs)
@@ -191,7 +194,7 @@ def run_ltx_trt(setup, chain, cuda_graphs: bool) -> dict:
         patch("write_mp4", lambda path, *args: path, where=media)
         timeline.mark("setup")
         pipeline.generate(tokens, SEED, Path("unused.mp4"), graphs=graphs, bucket=setup.bucket, config=setup.config,
-                          executor=executor, device=device, cuda_graphs=cuda_graphs)
+                          executor=executor, device=device, cuda_graphs=cuda_graphs, release=False)
         timeline.mark(None)
     return {"phases": timeline.totals(), "steps": clock.seconds(),
             "latents": [latents[0]["video"], latents[0]["audio"], latents[1]["video"], latents[1]["audio"]]}

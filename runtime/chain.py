@@ -49,10 +49,21 @@ class BlockChain:
             feeds = _pick(chain.block, {**inputs, **carried, **{f"{m}_hidden": current[m] for m in MODALITIES}},
                           self.store.block(i))
             self.inner.run(chain.block.key, feeds, {f"{m}_hidden_out": other[m] for m in MODALITIES})
-            self.store.release(i)
+            self.store.done(i)
             current, other = other, current
         post_feeds = {**carried, **{f"{m}_hidden": current[m] for m in MODALITIES}}
         self.inner.run(chain.post.key, _pick(chain.post, post_feeds, self.store.parts["post"]), outputs)
+
+    def release(self, graph_keys: list[str]) -> None:
+        """Done with these graphs: a logical transformer graph frees its buffers and its parts' engines
+        (and the weights, once no transformer graph is left); other keys go to the inner executor."""
+        keys = []
+        for key in graph_keys:
+            chain = self.buffers.pop(key, None)
+            keys += [chain.pre.key, chain.block.key, chain.post.key] if chain else [key]
+        if not self.buffers:
+            self.store.close()
+        self.inner.release(keys)
 
     def buffer_tensors(self) -> list[torch.Tensor]:
         """Every buffer the chain owns (for tests that check nothing else is allocated)."""

@@ -79,8 +79,14 @@ def run_graph(executor: Executor, graph: Graph, inputs: dict[str, torch.Tensor],
 
 def generate(tokens: dict[str, torch.Tensor], seed: int, output: Path, *, graphs: BucketGraphs, bucket: Bucket,
              config: dict, executor: Executor, device: torch.device, cuda_graphs: bool = False,
-             progress: Progress | None = None) -> Path:
-    """Text tokens -> mp4 at `output`. `config` is the checkpoint's architecture config (RoPE settings)."""
+             progress: Progress | None = None, release: bool = True) -> Path:
+    """Text tokens -> mp4 at `output`. `config` is the checkpoint's architecture config (RoPE settings).
+
+    With `release`, each graph is released from the executor once the run is done with it (text graphs
+    after encoding, the transformer and its weights after stage 2, ...), so that later stages have the
+    memory; pass False to keep everything for another call.
+    """
+    done = executor.release if release else (lambda keys: None)
     progress = progress or Progress(device=device)
     stages = [Step(graph, executor, sigmas, device)
               for graph, sigmas in zip((graphs.stage1, graphs.stage2), sampling.distilled_sigma_values())]
@@ -92,17 +98,22 @@ def generate(tokens: dict[str, torch.Tensor], seed: int, output: Path, *, graphs
         text = run_graph(executor, graphs.connector, {**hidden, "attention_mask": tokens["attention_mask"]}, device)
         for step in stages:
             _set_inputs(step, text, config, bucket.fps)
+    done([graphs.text_encoder.key, graphs.connector.key])
     generator = sampling.new_generator(seed, device)
     with progress.stage("stage 1", f"half size, {stages[0].num_steps} steps"):
         low = denoise(stages[0], generator, {"video": None, "audio": None}, progress.step)
     with progress.stage("upsample", "x2 latent upsampler"):
         upsampled = _upsample(executor, graphs.upsampler, low["video"], device)
+    done([graphs.upsampler.key])
     with progress.stage("stage 2", f"full size, {stages[1].num_steps} steps"):
         full = denoise(stages[1], generator, {"video": upsampled, "audio": low["audio"]}, progress.step)
+    done([graphs.stage1.key, graphs.stage2.key])
     with progress.stage("video decode"):
         frames = _decode_video(executor, graphs.video_decoder, full["video"], device)
+    done([graphs.video_decoder.key])
     with progress.stage("audio decode"):
         waveform = _decode_audio(executor, graphs.audio_decoder, full["audio"], device)
+    done([graphs.audio_decoder.key])
     with progress.stage("mp4", f"H.264 + AAC, {bucket.frames} frames at {bucket.fps} fps"):
         # The causal audio decoder's waveform is ~1,500 samples shorter than the clip (121 / 24 s):
         # end it with silence so both streams last frames / fps.

@@ -178,7 +178,9 @@ def _tensorrt(request: RunRequest, files, graphs):
         raise UserError("the tensorrt executor needs an NVIDIA GPU, and torch finds no CUDA device",
                         "run on the GPU the profile names, or pass --executor onnxruntime")
     stored.check_compute_capability(engines.manifest, gpu.name, gpu.compute_capability, request.profile)
-    return TensorRTExecutor(engines.folder, engines.manifest, engines.fix), torch.device("cuda")
+    executor = TensorRTExecutor(engines.folder, engines.manifest, engines.fix)
+    executor.reserve([g.key for g in graphs])  # one activation buffer for all engines (they run in turn)
+    return executor, torch.device("cuda")
 
 
 def _onnxruntime(request: RunRequest, files, graphs):

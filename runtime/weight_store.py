@@ -88,7 +88,7 @@ class WeightStore:
         torch.cuda.current_stream(self.device).wait_event(self._ready[slot])
         return self._slot_views[slot]
 
-    def release(self, i: int) -> None:
+    def done(self, i: int) -> None:
         """Block i has been enqueued: its slot is free once that work is done, and takes block i + 2 next."""
         if i < len(self.resident):
             return
@@ -97,6 +97,12 @@ class WeightStore:
         self._free[slot].record(torch.cuda.current_stream(self.device))
         if index + 2 < len(self.streamed):
             self._prefetch(index + 2, slot, wait_free=True)
+
+    def close(self) -> None:
+        """Drop every weight buffer (device and pinned host memory)."""
+        self.parts, self.resident, self.streamed = {}, [], []
+        self._host, self._slots, self._slot_views = [], [], []
+        self.device_bytes = 0
 
     def _prefetch(self, index: int, slot: int, wait_free: bool) -> None:
         with torch.cuda.stream(self._copy):

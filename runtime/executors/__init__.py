@@ -20,6 +20,10 @@ class Executor(Protocol):
         """Run graph `graph_key` on `inputs`, writing its results into `outputs` (both in spec order)."""
         ...
 
+    def release(self, graph_keys: list[str]) -> None:
+        """Free what these graphs hold (engines, sessions, modules): the run is done with them."""
+        ...
+
 
 def allocate(specs, device: torch.device) -> dict[str, torch.Tensor]:
     """Zero-filled buffers for a graph's tensor specs, in spec order: the one place I/O is allocated."""

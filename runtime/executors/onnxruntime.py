@@ -34,6 +34,11 @@ class OnnxRuntimeExecutor:
             self._sessions[graph_key] = self._load(graph_key)
         self._sessions[graph_key].run(inputs, outputs)
 
+    def release(self, graph_keys: list[str]) -> None:
+        """Drop these sessions; a later run() of one creates it again."""
+        for key in graph_keys:
+            self._sessions.pop(key, None)
+
     def _load(self, graph_key: str) -> "_Session":
         entry = self.entries.get(graph_key)
         if entry is None:

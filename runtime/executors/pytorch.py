@@ -16,6 +16,11 @@ class TorchExecutor:
     def __init__(self, modules: dict[str, torch.nn.Module]) -> None:
         self.modules = dict(modules)
 
+    def release(self, graph_keys: list[str]) -> None:
+        """Drop these modules (and the weights only they hold)."""
+        for key in graph_keys:
+            self.modules.pop(key, None)
+
     def run(self, graph_key: str, inputs: dict[str, torch.Tensor], outputs: dict[str, torch.Tensor]) -> None:
         if graph_key not in self.modules:
             raise KeyError(f"no module for graph {graph_key!r}; have {sorted(self.modules)}")

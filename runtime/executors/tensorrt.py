@@ -4,7 +4,10 @@ Deserialises `<engines dir>/<file>` with the module the engine manifest names (`
 GPUs, `tensorrt` on datacenter GPUs; same runtime API), checks every I/O tensor's shape and dtype
 against the buffer of the same name when binding, and enqueues on the current torch stream, so a
 step can be captured in a CUDA graph. TensorRT-RTX compiles kernels on first run; its runtime cache
-is loaded from and saved to the path the manifest gives. Imports TensorRT lazily.
+is loaded from and saved to the path the manifest gives. Engines run one at a time on one stream, so
+after `reserve()` every execution context shares one activation buffer, sized to the largest of the
+run (the builder's report in the engine manifest), instead of holding its own; `release()` drops
+engines a run no longer needs. Imports TensorRT lazily.
 """
 
 import importlib
@@ -48,9 +51,11 @@ def check_binding(name: str, shape: tuple[int, ...], dtype: torch.dtype, tensor:
 class Engine:
     """Owns a deserialised engine and its execution context; binds caller buffers by address."""
 
-    def __init__(self, path: Path, trt, runtime_cache=None, cache_file: Path | None = None) -> None:
+    def __init__(self, path: Path, trt, runtime_cache=None, cache_file: Path | None = None,
+                 scratch: torch.Tensor | None = None) -> None:
         """runtime_cache: a TensorRT-RTX IRuntimeCache shared with the other engines (None: make one,
-        from cache_file if it exists); cache_file None: the backend has no runtime cache."""
+        from cache_file if it exists); cache_file None: the backend has no runtime cache.
+        scratch: a CUDA byte buffer the context uses as its activation memory (None: its own)."""
         self.path, self.trt = Path(path), trt
         self.runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self.engine = self.runtime.deserialize_cuda_engine(self.path.read_bytes())
@@ -66,10 +71,31 @@ class Engine:
                     runtime_cache.deserialize(cache_file.read_bytes())
             config.set_runtime_cache(runtime_cache)
         self.runtime_cache = runtime_cache
-        self.context = (self.engine.create_execution_context(config) if config is not None
-                        else self.engine.create_execution_context())
+        self.context = self._context(config, scratch is not None)
+        if scratch is not None:
+            self._use(scratch)
         self.names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         self.bound: dict[str, int] = {}
+
+    def _context(self, config, user_managed: bool):
+        strategy = self.trt.ExecutionContextAllocationStrategy
+        strategy = strategy.USER_MANAGED if user_managed else strategy.STATIC
+        if config is not None:  # TensorRT-RTX: the strategy travels in the runtime config
+            config.set_execution_context_allocation_strategy(strategy)
+            return self.engine.create_execution_context(config)
+        return self.engine.create_execution_context(strategy)
+
+    def _use(self, scratch: torch.Tensor) -> None:
+        need = self.engine.device_memory_size_v2
+        if need > scratch.numel():
+            raise UserError(f"{self.path.name} needs {need} bytes of activation memory, more than the builder "
+                            f"reported for the run's engines ({scratch.numel()})", "rebuild: ltx-trt build-engines --force")
+        self.context.set_device_memory(scratch.data_ptr(), need)
+
+    def close(self) -> None:
+        """Free the context, then the engine (TensorRT requires that order)."""
+        self.context = None
+        self.engine = None
 
     def bind(self, tensors: dict[str, torch.Tensor]) -> None:
         """Bind every I/O tensor to the buffer of the same name, after checking shape and dtype."""
@@ -96,6 +122,23 @@ class TensorRTExecutor:
         self.cache_file = self.engines_dir / cache.format(cc=f"{major}{minor}") if cache else None
         self.runtime_cache = None  # shared by every engine, created with the first
         self.engines: dict[str, Engine] = {}
+        self.scratch: torch.Tensor | None = None  # shared activation memory, see reserve()
+
+    def reserve(self, graph_keys: list[str]) -> int:
+        """Allocate the activation buffer all of these engines share: the largest `activation_bytes` the
+        builder reported for them (engine manifest). Call before the first engine loads; returns bytes."""
+        sizes = [self.entries.get(k, {}).get("memory", {}).get("activation_bytes") for k in graph_keys]
+        if self.engines or not sizes or None in sizes:
+            return 0  # engines already loaded, or a manifest without the report: each context its own
+        self.scratch = torch.empty(max(sizes), dtype=torch.uint8, device="cuda")
+        return self.scratch.numel()
+
+    def release(self, graph_keys: list[str]) -> None:
+        """Drop these engines (their weights and contexts); a later run() of one loads it again."""
+        for key in graph_keys:
+            engine = self.engines.pop(key, None)
+            if engine is not None:
+                engine.close()
 
     def run(self, graph_key: str, inputs: dict[str, torch.Tensor], outputs: dict[str, torch.Tensor]) -> None:
         engine = self.engines.get(graph_key) or self._load(graph_key)
@@ -108,7 +151,7 @@ class TensorRTExecutor:
         entry = self.entries.get(graph_key)
         if entry is None or not (self.engines_dir / entry["file"]).is_file():
             raise UserError(f"no engine for {graph_key} in {self.engines_dir}", f"run: {self.fix}")
-        engine = Engine(self.engines_dir / entry["file"], self.trt, self.runtime_cache, self.cache_file)
+        engine = Engine(self.engines_dir / entry["file"], self.trt, self.runtime_cache, self.cache_file, self.scratch)
         self.engines[graph_key], self.runtime_cache = engine, engine.runtime_cache
         return engine
 

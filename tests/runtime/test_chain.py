@@ -39,7 +39,10 @@ class PartsExecutor:
     post writes the hidden state's first channel into the velocity. Records (part, marker pointer)."""
 
     def __init__(self):
-        self.calls = []
+        self.calls, self.released = [], []
+
+    def release(self, keys):
+        self.released += keys
 
     def run(self, key, inputs, outputs):
         part = key.rsplit(".", 1)[-1]
@@ -76,6 +79,15 @@ def test_other_graphs_pass_through_to_the_inner_executor():
     inner = PartsExecutor()
     _chain(inner).run("upsampler.tiny", {MARKER: torch.zeros(1)}, {})
     assert inner.calls == [("tiny", None)]
+
+
+def test_releasing_the_transformer_frees_its_weights_buffers_and_parts():
+    inner = PartsExecutor()
+    chain, graph = _chain(inner), _graph()
+    assert chain.store.device_bytes > 0 and chain.buffer_tensors()
+    chain.release([graph.key, "upsampler.tiny"])
+    assert inner.released == [p.key for p in graph.parts] + ["upsampler.tiny"]
+    assert chain.store.device_bytes == 0 and chain.store.resident == [] and chain.buffer_tensors() == []
 
 
 def test_steps_through_the_chain_allocate_nothing(new_storage_watch):

@@ -24,6 +24,10 @@ class RecordingExecutor:
         self.calls = []
         self.generator = torch.Generator().manual_seed(0)
 
+    def release(self, graph_keys):
+        self.calls.append("release " + " ".join(k.split(".")[0] + (".stage" + k[-1] if "stage" in k else "")
+                                                for k in graph_keys))
+
     def run(self, graph_key, inputs, outputs):
         self.calls.append(graph_key.split(".")[0] + (".stage" + graph_key[-1] if "stage" in graph_key else ""))
         if graph_key.startswith("transformer"):
@@ -47,8 +51,10 @@ def test_generate_runs_the_distilled_pipeline_in_order_and_writes_the_clip(tmp_p
     lines = []
     path = generate(tokens, 10, tmp_path / "clip.mp4", graphs=graphs, bucket=BUCKET, config=tiny_config(),
                     executor=executor, device=torch.device("cpu"), progress=Progress(lines.append))
-    assert executor.calls == (["text_encoder", "connector"] + ["transformer.stage1"] * 8 + ["upsampler"]
-                              + ["transformer.stage2"] * 3 + ["video_decoder", "audio_decoder"])
+    assert executor.calls == (["text_encoder", "connector", "release text_encoder connector"]
+                              + ["transformer.stage1"] * 8 + ["upsampler", "release upsampler"]
+                              + ["transformer.stage2"] * 3 + ["release transformer.stage1 transformer.stage2"]
+                              + ["video_decoder", "release video_decoder", "audio_decoder", "release audio_decoder"])
     assert [line for line in lines if not line.startswith("  step")] == [
         "text (Gemma-3 encoder + connector) ...", "stage 1 (half size, 8 steps) ...", "upsample (x2 latent upsampler) ...",
         "stage 2 (full size, 3 steps) ...", "video decode ...", "audio decode ...",

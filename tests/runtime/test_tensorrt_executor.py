@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ltx_trt.runtime.errors import UserError
-from ltx_trt.runtime.executors.tensorrt import TORCH_OF_TRT, Engine, check_binding, import_backend
+from ltx_trt.runtime.executors.tensorrt import TORCH_OF_TRT, Engine, TensorRTExecutor, check_binding, import_backend
 
 NO_GPU = "needs an NVIDIA GPU with CUDA (torch.cuda.is_available() is False on this machine)"
 NO_TENSORRT = "needs the full TensorRT package `tensorrt` (pip install tensorrt-cu13 --extra-index-url ...)"
@@ -29,6 +29,16 @@ def test_unknown_or_missing_backend_is_a_user_error_with_the_install_command():
         with pytest.raises(UserError, match="not installed") as err:
             import_backend("tensorrt")
         assert err.value.hint.startswith("pip install tensorrt")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorrt_rtx") is None,
+                    reason="needs tensorrt_rtx (pip install tensorrt-rtx)")
+def test_no_shared_activation_buffer_without_the_builders_report(tmp_path):
+    manifest = {"backend": {"name": "tensorrt_rtx"},
+                "engines": {"a": {"file": "a.engine", "memory": {"activation_bytes": 10}}, "b": {"file": "b.engine"}}}
+    executor = TensorRTExecutor(tmp_path, manifest)
+    assert executor.reserve(["a", "b"]) == 0 and executor.scratch is None  # b's size is unknown: contexts own theirs
+    executor.release(["a", "never loaded"])  # releasing what is not loaded is fine
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt_rtx") is None,
