@@ -54,4 +54,15 @@ class ModelFiles:
             audio_cross_dim=t["audio_cross_attention_dim"],
             gemma_hidden=self.gemma_config["hidden_size"], gemma_layers=self.gemma_config["num_hidden_layers"],
             transformer=layout_from_config(self.config),
+            **self._text_layout(),
         )
+
+    def _text_layout(self) -> dict:
+        """The Gemma language model's layout, when the folder has a full Gemma-3 config (tests may pass a stub)."""
+        path = Path(self.source.gemma) / "config.json"
+        if json.loads(path.read_text()).get("model_type") != "gemma3":
+            return {}
+        from ltx_trt.model.text_parts import layout_from_folder
+
+        layout, sliding = layout_from_folder(self.source.gemma)
+        return {"text_encoder": layout, "sliding_layers": sliding}

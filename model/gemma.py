@@ -217,11 +217,8 @@ def build_text_encoder(files, dtype: torch.dtype) -> GemmaTextEncoder:
     torchvision).
     """
     folder = Path(files.source.gemma)
-    config = _read_config(folder)
-    with torch.device("meta"):
-        encoder = GemmaTextEncoder(model=Gemma3ForConditionalGeneration(config), dtype=dtype)
-    state = _state_from_files(encoder, [MappedFile(p) for p in _weight_files(folder)], dtype)
-    encoder.load_state_dict(state, strict=True, assign=True)
+    encoder = _on_meta(folder, dtype)
+    encoder.load_state_dict(gemma_state(folder, dtype, encoder), strict=True, assign=True)
     for op in (GEMMA_MODEL_OPS, *module_ops_from_gemma_root(str(folder))):
         if op.name != "ProcessorLoad" and op.matcher(encoder):
             encoder = op.mutator(encoder)
@@ -229,6 +226,26 @@ def build_text_encoder(files, dtype: torch.dtype) -> GemmaTextEncoder:
     if leftovers:
         raise RuntimeError(f"GemmaTextEncoder: tensors neither in the files nor computed: {leftovers[:4]}")
     return encoder.eval().requires_grad_(False)
+
+
+def text_encoder_skeleton(folder: Path | dict, dtype: torch.dtype) -> GemmaTextEncoder:
+    """The GemmaTextEncoder of a folder (or of a config.json dict) with every parameter on meta and its
+    computed buffers (RoPE frequencies, embedding scale) real: enough to run the layer-chained parts,
+    whose weights are inputs."""
+    return GEMMA_MODEL_OPS.mutator(_on_meta(folder, dtype)).eval()
+
+
+def gemma_state(folder: Path, dtype: torch.dtype, encoder: torch.nn.Module | None = None) -> dict[str, torch.Tensor]:
+    """module key -> tensor memory-mapped from the folder's shards (strict, see _state_from_files), for
+    `encoder` as built on meta from the folder's config (before GEMMA_MODEL_OPS adds computed buffers)."""
+    encoder = encoder if encoder is not None else _on_meta(Path(folder), dtype)
+    return _state_from_files(encoder, [MappedFile(p) for p in _weight_files(Path(folder))], dtype)
+
+
+def _on_meta(folder: Path | dict, dtype: torch.dtype) -> GemmaTextEncoder:
+    config = Gemma3Config.from_dict(folder) if isinstance(folder, dict) else _read_config(Path(folder))
+    with torch.device("meta"):
+        return GemmaTextEncoder(model=Gemma3ForConditionalGeneration(config), dtype=dtype)
 
 
 def _read_config(folder: Path) -> Gemma3Config:

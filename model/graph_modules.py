@@ -29,11 +29,53 @@ class ComponentModel:
     example_inputs: Callable | None = None
 
 
+class PartGraph(torch.nn.Module):
+    """forward(*activations, *weights) in the part graph's input order -> its outputs.
+
+    The ltx-core modules are held outside the registered submodules, so the exporter sees a module
+    without parameters; for the call, exactly the part's parameters are swapped for the weight
+    inputs (`_bound`), so the others are never touched and all of them may live on meta.
+    `torch.func.functional_call` is not used: under the exporter it visits every parameter of the
+    module it is given (22B of them for the transformer's pre/post at full size) and copies them.
+    """
+
+    def __init__(self, inner: torch.nn.Module, root: torch.nn.Module, weight_names: list[str]) -> None:
+        super().__init__()
+        self.__dict__["inner"] = inner.eval()  # not a submodule, see above
+        self.__dict__["root"] = root  # the module the weight names are relative to
+        self.weight_names = weight_names
+
+    def forward(self, *args):
+        n = len(args) - len(self.weight_names)
+        with _bound(self.root, {name: w for name, w in zip(self.weight_names, args[n:])}):
+            return self.inner(*args[:n])
+
+
+@contextlib.contextmanager
+def _bound(root: torch.nn.Module, tensors: dict[str, torch.Tensor]):
+    """Within the block, each named parameter of `root` reads as the given tensor."""
+    saved = []
+    for name, tensor in tensors.items():
+        owner_name, _, attr = name.rpartition(".")
+        owner = root.get_submodule(owner_name)
+        if attr not in owner._parameters:
+            raise KeyError(f"{name} is not a parameter of {type(root).__name__}")
+        saved.append((owner, attr, owner._parameters[attr]))
+        owner._parameters[attr] = tensor
+    try:
+        yield
+    finally:
+        for owner, attr, parameter in saved:
+            owner._parameters[attr] = parameter
+
+
 def component_model(component: str) -> ComponentModel:
     """The ComponentModel of one component (imports its module lazily: they pull in ltx-core parts)."""
     if component == "transformer":
         from ltx_trt.model import transformer_graph as module
-    elif component in ("text_encoder", "connector"):
+    elif component == "text_encoder":
+        from ltx_trt.model import text_parts as module
+    elif component == "connector":
         from ltx_trt.model import text_graphs as module
     else:
         from ltx_trt.model import decoder_graphs as module
@@ -54,4 +96,4 @@ def call_wrapped(wrapper: torch.nn.Module, inputs: list[torch.Tensor]) -> list[t
     return list(outputs) if isinstance(outputs, (tuple, list)) else [outputs]
 
 
-__all__ = ["ComponentModel", "Graph", "component_model", "random_like_spec", "call_wrapped", "TORCH_DTYPES"]
+__all__ = ["ComponentModel", "Graph", "PartGraph", "component_model", "random_like_spec", "call_wrapped", "TORCH_DTYPES"]

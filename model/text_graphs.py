@@ -1,9 +1,9 @@
-"""The text path as two plain-tensor graphs: Gemma-3 token ids -> stacked hidden states (text_encoder), and
-hidden states -> video/audio contexts through ltx-core's text projection and connectors (connector).
+"""The text path's pieces: the static attention masks and example prompts of the text encoder (whose
+parts are model/text_parts.py), and the connector graph: hidden states -> video/audio contexts through
+ltx-core's text projection and connectors.
 
-The text encoder runs transformers' Gemma3Model with the attention masks built here from static ops and
-passed as the per-layer-type dict that Gemma3Model accepts instead of building its own (transformers'
-mask code exports as NonZero). Export-only overrides of the connector: the register fill as a static
+The text encoder's masks are built here from static ops (transformers' mask code exports as NonZero).
+Export-only overrides of the connector: the register fill as a static
 gather (ltx-core's uses boolean indexing), the out-of-place split RoPE and the no-op squeeze shim
 shared with the transformer. Imports torch, transformers and ltx-core; must not import export/ or
 build_engines/.
@@ -17,7 +17,6 @@ from ltx_core.model.transformer.attention import Attention, AttentionFunction
 from ltx_core.text_encoders.gemma.embeddings_connector import Embeddings1DConnector
 
 from ltx_trt.model import components
-from ltx_trt.model.gemma import build_text_encoder
 from ltx_trt.model.graph_modules import TORCH_DTYPES, ComponentModel
 from ltx_trt.model.loading import KEY_MAPS, key_mapping
 from ltx_trt.model.transformer_graph import NoopSqueezeMode, apply_split_rotary_emb_out_of_place
@@ -50,32 +49,15 @@ def static_attention_masks(attention_mask: torch.Tensor, sliding_window: int, dt
             "sliding_attention": torch.where(sliding, zero, blocked)}
 
 
-class TextEncoderGraph(torch.nn.Module):
-    """forward(input_ids (1, L) int64, attention_mask (1, L) int64) -> hidden_states (1, L, hidden, layers + 1):
-    every hidden state GemmaTextEncoder.encode returns, stacked on the last axis as FeatureExtractorV2 does."""
-
-    def __init__(self, gemma3_model: torch.nn.Module, sliding_window: int) -> None:
-        super().__init__()
-        self.gemma3_model = gemma3_model
-        self.sliding_window = sliding_window
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        dtype = self.gemma3_model.language_model.embed_tokens.weight.dtype
-        masks = static_attention_masks(attention_mask, self.sliding_window, dtype)
-        out = self.gemma3_model(input_ids=input_ids, attention_mask=masks, output_hidden_states=True,
-                                use_cache=False)
-        return torch.stack(out.hidden_states, dim=-1)
-
-
-def wrap_text_encoder(encoder: torch.nn.Module, graph: Graph) -> torch.nn.Module:
-    return TextEncoderGraph(encoder.model.model, encoder.model.config.text_config.sliding_window).eval()
-
-
 def text_encoder_inputs(encoder: torch.nn.Module, graph: Graph, seed: int) -> list[torch.Tensor]:
+    """The (input_ids, attention_mask) of a random prompt as long as the graph's token axis."""
+    return random_prompt(encoder, graph.inputs[0].shape[-1], seed)
+
+
+def random_prompt(encoder: torch.nn.Module, length: int, seed: int) -> list[torch.Tensor]:
     """A random prompt of random length: `<bos>` then ids drawn from the whole vocabulary, left-padded
     with the tokenizer's pad id."""
     generator = torch.Generator().manual_seed(seed)
-    length = graph.inputs[0].shape[-1]
     valid = int(torch.randint(1, length + 1, (1,), generator=generator))
     mask = left_padded_mask(length, valid)
     ids = torch.randint(0, encoder.model.config.text_config.vocab_size, (1, length), generator=generator)
@@ -166,6 +148,5 @@ def connector_inputs(processor: torch.nn.Module, graph: Graph, seed: int) -> lis
 
 
 COMPONENTS = {
-    "text_encoder": ComponentModel(build_text_encoder, wrap_text_encoder, contextlib.nullcontext, text_encoder_inputs),
     "connector": ComponentModel(build_connector, wrap_connector, connector_export_overrides, connector_inputs),
 }

@@ -18,10 +18,11 @@ from ltx_core.model.transformer.modality import Modality
 from ltx_core.model.transformer.transformer_args import TransformerArgs
 
 from ltx_trt.model import components
+from ltx_trt.model.graph_modules import PartGraph
 from ltx_trt.model.loading import KEY_MAPS
 from ltx_trt.model.weights import parameters_on_meta
 from ltx_trt.runtime.plan import Graph
-from ltx_trt.runtime.shapes import MODALITIES, WEIGHT_PREFIX, TransformerWeights
+from ltx_trt.runtime.shapes import MODALITIES, WEIGHT_PREFIX, ChainWeights
 
 _POST = ("scale_shift_table", "audio_scale_shift_table", "norm_out.", "audio_norm_out.", "proj_out.",
          "audio_proj_out.")
@@ -31,7 +32,7 @@ def _is_post(name: str) -> bool:
     return name in _POST[:2] or name.startswith(_POST[2:])
 
 
-def weight_layout(model: torch.nn.Module) -> TransformerWeights:
+def weight_layout(model: torch.nn.Module) -> ChainWeights:
     """Names and shapes of the parameters of each part (from a model on any device, meta included)."""
     blocks = model.transformer_blocks
     block = tuple((n, tuple(p.shape)) for n, p in blocks[0].named_parameters())
@@ -39,11 +40,11 @@ def weight_layout(model: torch.nn.Module) -> TransformerWeights:
         if tuple((n, tuple(p.shape)) for n, p in other.named_parameters()) != block:
             raise ValueError(f"transformer block {i} differs from block 0: blocks cannot share one graph")
     top = [(n, tuple(p.shape)) for n, p in model.named_parameters() if not n.startswith("transformer_blocks.")]
-    return TransformerWeights(len(blocks), tuple(x for x in top if not _is_post(x[0])), block,
+    return ChainWeights(len(blocks), tuple(x for x in top if not _is_post(x[0])), block,
                               tuple(x for x in top if _is_post(x[0])))
 
 
-def layout_from_config(config: dict) -> TransformerWeights:
+def layout_from_config(config: dict) -> ChainWeights:
     """The weight layout of the transformer a checkpoint config describes (built on meta, no weights)."""
     with parameters_on_meta():
         model = components.transformer(config)
@@ -131,46 +132,6 @@ class _Post(torch.nn.Module):
                                   audio_embedded))
 
 
-class PartGraph(torch.nn.Module):
-    """forward(*activations, *weights) in the part graph's input order -> its outputs.
-
-    The ltx-core modules are held outside the registered submodules, so the exporter sees a module
-    without parameters; for the call, exactly the part's parameters are swapped for the weight
-    inputs (`_bound`), so the others are never touched and all of them may live on meta.
-    `torch.func.functional_call` is not used: under the exporter it visits every parameter of the
-    module it is given (22B of them for pre/post at full size) and copies them.
-    """
-
-    def __init__(self, inner: torch.nn.Module, root: torch.nn.Module, weight_names: list[str]) -> None:
-        super().__init__()
-        self.__dict__["inner"] = inner.eval()  # not a submodule, see above
-        self.__dict__["root"] = root  # the module the weight names are relative to
-        self.weight_names = weight_names
-
-    def forward(self, *args):
-        n = len(args) - len(self.weight_names)
-        with _bound(self.root, {name: w for name, w in zip(self.weight_names, args[n:])}):
-            return self.inner(*args[:n])
-
-
-@contextlib.contextmanager
-def _bound(root: torch.nn.Module, tensors: dict[str, torch.Tensor]):
-    """Within the block, each named parameter of `root` reads as the given tensor."""
-    saved = []
-    for name, tensor in tensors.items():
-        owner_name, _, attr = name.rpartition(".")
-        owner = root.get_submodule(owner_name)
-        if attr not in owner._parameters:
-            raise KeyError(f"{name} is not a parameter of {type(root).__name__}")
-        saved.append((owner, attr, owner._parameters[attr]))
-        owner._parameters[attr] = tensor
-    try:
-        yield
-    finally:
-        for owner, attr, parameter in saved:
-            owner._parameters[attr] = parameter
-
-
 def part_of(graph: Graph) -> str:
     return graph.variant.rsplit(".", 1)[-1]
 
@@ -213,11 +174,25 @@ def part_modules(config: dict, graphs: list[Graph]) -> dict[str, PartGraph]:
     return {part.key: wrap_part(meta, part) for g in graphs for part in g.parts}
 
 
-def block_chain(inner, graphs: list[Graph], layout: TransformerWeights, read, dtype: torch.dtype,
-                device: torch.device, budget_bytes: int | None = None):
-    """A BlockChain over `inner` for the logical transformer graphs among `graphs`, weights from `read`."""
+def block_chain(inner, graphs: list[Graph], layout: ChainWeights, read, dtype: torch.dtype,
+                device: torch.device, budget_bytes: int | None = None, log=None):
+    """A BlockChain over `inner` for the logical transformer graphs among `graphs`, weights from `read`
+    (packed on the chain's first run; `log` gets one line about what is resident then)."""
     from ltx_trt.runtime.chain import BlockChain
+
+    return BlockChain(inner, graphs, store_factory(layout, read, dtype, device, budget_bytes, "transformer", log),
+                      layout.blocks, device)
+
+
+def store_factory(layout: ChainWeights, read, dtype, device, budget_bytes, what: str, log=None):
+    """A callable that packs a WeightStore (runtime/weight_store.py) and says what it holds."""
     from ltx_trt.runtime.weight_store import WeightStore
 
-    store = WeightStore(layout, read, dtype, device, budget_bytes)
-    return BlockChain(inner, graphs, store, layout.blocks, device)
+    def make():
+        store = WeightStore(layout, read, dtype, device, budget_bytes)
+        if log is not None:
+            log(f"{what} weights: {len(store.resident)} of {layout.blocks} blocks on the device, "
+                f"{len(store.streamed)} streamed, {store.device_bytes / 2**30:.1f} GiB")
+        return store
+
+    return make

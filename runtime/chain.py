@@ -1,11 +1,15 @@
-"""The transformer as a chain of engines: pre, then one block graph once per block, then post.
+"""The transformer and the text encoder as chains of engines: pre, one block graph once per block, post.
 
-`BlockChain` is an executor: asked to run a logical transformer graph (runtime/plan.py), it runs
-its three physical parts through the inner executor (TensorRT engines, ONNX Runtime sessions or
-torch modules), binding block i's weights from the WeightStore and swapping two hidden-state
-buffers between blocks. Every intermediate buffer is allocated once, when the chain is made; other
-graphs pass straight through to the inner executor. Imports torch and runtime only.
+`BlockChain` (transformer) and `TextChain` (Gemma-3) are executors: asked to run their logical graph
+(runtime/plan.py), they run its three physical parts through the inner executor (TensorRT engines,
+ONNX Runtime sessions or torch modules), binding block i's weights from a WeightStore and swapping
+two hidden-state buffers between blocks. Every intermediate buffer is allocated once, when the chain
+is made; the WeightStore is made by `make_store` on the chain's first run and closed when its graphs
+are released, so that the text encoder's and the transformer's weights are never on the device
+together. Other graphs pass straight through to the inner executor. Imports torch and runtime only.
 """
+
+from typing import Callable
 
 import torch
 
@@ -30,10 +34,12 @@ class _Buffers:
 class BlockChain:
     """Runs logical transformer graphs as pre -> blocks -> post; any other graph goes to `inner`."""
 
-    def __init__(self, inner: Executor, graphs: list[Graph], store: WeightStore, blocks: int,
+    def __init__(self, inner: Executor, graphs: list[Graph], make_store: Callable[[], WeightStore], blocks: int,
                  device: torch.device) -> None:
-        self.inner, self.store, self.blocks = inner, store, blocks
-        self.buffers = {g.key: _Buffers(g, torch.device(device)) for g in graphs if g.parts}
+        self.inner, self.make_store, self.blocks = inner, make_store, blocks
+        self.store: WeightStore | None = None
+        self.buffers = {g.key: _Buffers(g, torch.device(device)) for g in graphs
+                        if g.parts and g.component == "transformer"}
 
     def run(self, graph_key: str, inputs: dict[str, torch.Tensor], outputs: dict[str, torch.Tensor]) -> None:
         chain = self.buffers.get(graph_key)
@@ -41,6 +47,7 @@ class BlockChain:
             self.inner.run(graph_key, inputs, outputs)
             return
         carried = chain.carried
+        self.store = self.store or self.make_store()
         self.store.begin()
         self.inner.run(chain.pre.key, _pick(chain.pre, inputs, self.store.parts["pre"]), carried)
         current = {m: carried[f"{m}_hidden"] for m in MODALITIES}
@@ -61,13 +68,58 @@ class BlockChain:
         for key in graph_keys:
             chain = self.buffers.pop(key, None)
             keys += [chain.pre.key, chain.block.key, chain.post.key] if chain else [key]
-        if not self.buffers:
+        if not self.buffers and self.store is not None:
             self.store.close()
         self.inner.release(keys)
 
     def buffer_tensors(self) -> list[torch.Tensor]:
         """Every buffer the chain owns (for tests that check nothing else is allocated)."""
         return [t for b in self.buffers.values() for t in b.tensors()]
+
+
+class TextChain:
+    """Runs the logical text encoder graph as pre -> Gemma layers -> final norm, each layer with its own
+    weights and, for sliding-window layers, the sliding mask and the local RoPE table; writes every
+    hidden state into the stacked `hidden_states` output. Any other graph goes to `inner`."""
+
+    def __init__(self, inner: Executor, graph: Graph, make_store: Callable[[], WeightStore], layers: int,
+                 sliding: tuple[int, ...], device: torch.device) -> None:
+        self.inner, self.graph, self.make_store, self.layers, self.sliding = inner, graph, make_store, layers, sliding
+        self.store: WeightStore | None = None
+        self.pre, self.block, self.post = graph.parts
+        self.carried = allocate(self.pre.outputs, device)
+        self.spare = torch.zeros_like(self.carried["text_hidden"])
+
+    def run(self, graph_key: str, inputs: dict[str, torch.Tensor], outputs: dict[str, torch.Tensor]) -> None:
+        if graph_key != self.graph.key or self.carried is None:
+            self.inner.run(graph_key, inputs, outputs)
+            return
+        self.store = self.store or self.make_store()
+        self.store.begin()
+        carried, stacked = self.carried, outputs["hidden_states"]
+        self.inner.run(self.pre.key, _pick(self.pre, inputs, self.store.parts["pre"]), carried)
+        current, other = carried["text_hidden"], self.spare
+        for i in range(self.layers):
+            stacked[..., i].copy_(current)  # the input of layer i, as transformers collects hidden states
+            kind, rope = ("sliding", "local") if i in self.sliding else ("full", "global")
+            feeds = {"text_hidden": current, "layer_attention_mask": carried[f"{kind}_attention_mask"],
+                     "layer_rope_cos": carried[f"{rope}_rope_cos"], "layer_rope_sin": carried[f"{rope}_rope_sin"]}
+            self.inner.run(self.block.key, _pick(self.block, feeds, self.store.block(i)), {"text_hidden_out": other})
+            self.store.done(i)
+            current, other = other, current
+        post = _pick(self.post, {"text_hidden": current}, self.store.parts["post"])
+        self.inner.run(self.post.key, post, {"text_hidden_out": other})
+        stacked[..., self.layers].copy_(other)
+
+    def release(self, graph_keys: list[str]) -> None:
+        """Done with these graphs: the text encoder frees its buffers, weights and parts' engines."""
+        keys = [k for k in graph_keys if k != self.graph.key]
+        if len(keys) < len(graph_keys) and self.carried is not None:
+            keys += [self.pre.key, self.block.key, self.post.key]
+            self.carried, self.spare = None, None
+            if self.store is not None:
+                self.store.close()
+        self.inner.release(keys)
 
 
 def _pick(part: Graph, available: dict[str, torch.Tensor], weights: dict[str, torch.Tensor]) -> dict:

@@ -88,17 +88,16 @@ def generate(tokens: dict[str, torch.Tensor], seed: int, output: Path, *, graphs
     """
     done = executor.release if release else (lambda keys: None)
     progress = progress or Progress(device=device)
-    stages = [Step(graph, executor, sigmas, device)
-              for graph, sigmas in zip((graphs.stage1, graphs.stage2), sampling.distilled_sigma_values())]
-    if cuda_graphs:
-        for step in stages:
-            step.capture()  # before any input is set: the warm-up step may leave garbage
     with progress.stage("text", "Gemma-3 encoder + connector"):
         hidden = run_graph(executor, graphs.text_encoder, tokens, device)
         text = run_graph(executor, graphs.connector, {**hidden, "attention_mask": tokens["attention_mask"]}, device)
-        for step in stages:
-            _set_inputs(step, text, config, bucket.fps)
-    done([graphs.text_encoder.key, graphs.connector.key])
+    done([graphs.text_encoder.key, graphs.connector.key])  # before the transformer's weights are packed
+    stages = [Step(graph, executor, sigmas, device)
+              for graph, sigmas in zip((graphs.stage1, graphs.stage2), sampling.distilled_sigma_values())]
+    for step in stages:
+        if cuda_graphs:
+            step.capture()  # before its inputs are set: the warm-up step may leave garbage
+        _set_inputs(step, text, config, bucket.fps)
     generator = sampling.new_generator(seed, device)
     with progress.stage("stage 1", f"half size, {stages[0].num_steps} steps"):
         low = denoise(stages[0], generator, {"video": None, "audio": None}, progress.step)

@@ -48,6 +48,15 @@ def transformer_graph(dims: ModelDims, grid: shapes.Grid, variant: str, precisio
     return Graph(logical.component, variant, logical.inputs, logical.outputs, logical.precision, grid, parts)
 
 
+def text_encoder_graph(dims: ModelDims, precision: dict) -> Graph:
+    """The logical text encoder graph (token ids -> stacked hidden states) and its three parts."""
+    dtype = DTYPE_OF_PRECISION[precision["text_encoder"]]
+    parts = tuple(_graph("text_encoder", part, shapes.text_encoder_part_specs(dims, dtype, part), precision)
+                  for part in shapes.PARTS)
+    logical = _graph("text_encoder", "", shapes.text_encoder_specs(dims, dtype), precision)
+    return Graph(logical.component, "", logical.inputs, logical.outputs, logical.precision, None, parts)
+
+
 def _graph(component: str, variant: str, specs, precision: dict, grid=None) -> Graph:
     inputs, outputs = specs
     return Graph(component, variant, tuple(inputs), tuple(outputs), precision[component], grid)
@@ -71,7 +80,7 @@ def profile_graphs(profile: Profile, dims: ModelDims) -> list[Graph]:
     precision = profile.precision
     d = {c: DTYPE_OF_PRECISION[p] for c, p in precision.items()}
     graphs = [
-        _graph("text_encoder", "", shapes.text_encoder_specs(dims, d["text_encoder"]), precision),
+        text_encoder_graph(dims, precision),
         _graph("connector", "", shapes.connector_specs(dims, d["connector"]), precision),
     ]
     for bucket in profile.buckets:

@@ -125,17 +125,19 @@ def run(request: RunRequest, log: Callable[[str], None] = print) -> Path:
 
 
 def _chain(inner, profile: Profile, files, graphs, device: torch.device, log):
-    """The transformer's block chain over `inner`, with the weights resident or streamed per the profile."""
+    """The text encoder's and the transformer's chains over `inner`, their weights resident or streamed
+    per the profile (each packed on first use and dropped after its stage)."""
+    from ltx_trt.model.text_parts import folder_reader, text_chain
     from ltx_trt.model.transformer_parts import block_chain, checkpoint_reader
 
-    layout = files.dims.transformer
+    dims = files.dims
     budget = weight_budget(profile, graphs) if device.type == "cuda" else None
-    chain = block_chain(inner, graphs, layout, checkpoint_reader(files.checkpoint),
-                        TORCH_DTYPES[profile.precision["transformer"]], device, budget)
-    store = chain.store
-    log(f"transformer weights: {len(store.resident)} of {layout.blocks} blocks resident, {len(store.streamed)} "
-        f"streamed, {store.device_bytes / 2**30:.1f} GiB on the device")
-    return chain
+    transformer = block_chain(inner, graphs, dims.transformer, checkpoint_reader(files.checkpoint),
+                              TORCH_DTYPES[profile.precision["transformer"]], device, budget, log)
+    text = next(g for g in graphs if g.component == "text_encoder")
+    dtype = TORCH_DTYPES[profile.precision["text_encoder"]]
+    return text_chain(transformer, text, dims.text_encoder, dims.sliding_layers, folder_reader(files.source.gemma, dtype),
+                      dtype, device, budget, log)
 
 
 def weight_budget(profile: Profile, graphs) -> int | None:
@@ -197,7 +199,6 @@ def _onnxruntime(request: RunRequest, files, graphs):
 def _torch(request: RunRequest, files, graphs):
     """ltx-core's modules, built once per component from the model files, wrapped once per graph."""
     from ltx_trt.model.graph_modules import component_model
-    from ltx_trt.model.transformer_parts import meta_transformer, wrap_part
     from ltx_trt.runtime.executors.pytorch import TorchExecutor
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -205,11 +206,30 @@ def _torch(request: RunRequest, files, graphs):
     for component in dict.fromkeys(g.component for g in graphs):
         model = component_model(component)
         todo = [g for g in graphs if g.component == component]
-        if component == "transformer":  # its parts take the weights as inputs (runtime/weight_store.py)
-            meta = meta_transformer(files.config)
-            modules |= {g.key: wrap_part(meta, g) for g in todo}
+        if component in ("transformer", "text_encoder"):  # parts with weights as inputs (runtime/chain.py)
+            wrap, skeleton = _parts_of(component, files, request.profile, device)
+            modules |= {g.key: wrap(skeleton, g) for g in todo}
             continue
         module = model.build(files, TORCH_DTYPES[request.profile.precision[component]]).to(device)
         for graph in todo:
             modules[graph.key] = model.wrap(module, graph).eval()
     return TorchExecutor(modules), device
+
+
+def _parts_of(component: str, files, profile: Profile, device: torch.device):
+    """(wrap_part, model without weights: parameters on meta, computed buffers on `device`) of a chained
+    component, for the torch executor."""
+    if component == "transformer":
+        from ltx_trt.model.transformer_parts import meta_transformer, wrap_part
+
+        skeleton = meta_transformer(files.config)
+    else:
+        from ltx_trt.model.gemma import text_encoder_skeleton
+        from ltx_trt.model.text_parts import wrap_part
+
+        skeleton = text_encoder_skeleton(files.source.gemma, TORCH_DTYPES[profile.precision[component]])
+    for module in skeleton.modules():
+        for name, buffer in module._buffers.items():
+            if buffer is not None:
+                module._buffers[name] = buffer.to(device)
+    return wrap_part, skeleton

@@ -29,7 +29,10 @@ class ModelDims:
     gemma_hidden: int
     gemma_layers: int
     # the transformer's parameters by part (model/transformer_parts.py weight_layout); None: no transformer graphs
-    transformer: "TransformerWeights | None" = None
+    transformer: "ChainWeights | None" = None
+    # the Gemma-3 language model's, and which of its layers use sliding-window attention (model/text_parts.py)
+    text_encoder: "ChainWeights | None" = None
+    sliding_layers: tuple[int, ...] = ()
 
     @property
     def video_dim(self) -> int:
@@ -63,11 +66,13 @@ MODALITIES = ("video", "audio")
 
 
 @dataclass(frozen=True)
-class TransformerWeights:
-    """ltx-core's parameter names and shapes of the three transformer parts, and the block count.
+class ChainWeights:
+    """Parameter names and shapes of a chained model's three parts (runtime/chain.py), and the block count.
 
-    `block` names are relative to one block (`attn1.to_q.weight`); the 48 blocks share them. `pre`
-    (patchify + AdaLN embeddings) and `post` (output norm + projection) are top-level names.
+    Transformer: `block` names are relative to one ltx-core block (`attn1.to_q.weight`), the 48 blocks
+    share them; `pre` (patchify + AdaLN embeddings) and `post` (output norm + projection) are top-level
+    names. Text encoder: one Gemma-3 decoder layer as the block; `pre` the token embedding, `post` the
+    final norm.
     """
 
     blocks: int
@@ -190,7 +195,7 @@ def audio_decoder_specs(grid: Grid, dtype: str) -> tuple[list[TensorSpec], list[
             [TensorSpec("audio_waveform", (1, 2, audio_samples(grid.audio_tokens)), "float32")])
 
 
-def _ada_widths(w: TransformerWeights, modality: str) -> dict[str, int]:
+def _ada_widths(w: ChainWeights, modality: str) -> dict[str, int]:
     """Widths of the per-modality AdaLN tensors the pre part hands to every block."""
     a = "audio_" if modality == "audio" else ""
     gate = "av_ca_a2v_gate" if modality == "video" else "av_ca_v2a_gate"
@@ -231,3 +236,29 @@ def transformer_part_specs(dims: ModelDims, grid: Grid, dtype: str, part: str):
     if part == "post":
         return [*hidden.values(), *embedded, *_weight_specs(w.post, dtype)], logical_out
     raise ValueError(f"unknown transformer part {part!r}; expected one of {PARTS}")
+
+
+def text_encoder_part_specs(dims: ModelDims, dtype: str, part: str):
+    """(inputs, outputs) of one part of the layer-chained Gemma-3 text encoder (runtime/chain.py TextChain).
+
+    pre: token ids and mask -> embeddings, the two additive attention masks and the two RoPE tables;
+    block: one decoder layer on (hidden states, its mask, its RoPE table); post: the final norm.
+    """
+    w = dims.text_encoder
+    if w is None:
+        raise ValueError("text encoder graphs need ModelDims.text_encoder (the Gemma folder's weight layout)")
+    logical_in, _ = text_encoder_specs(dims, dtype)
+    hidden = _f("text_hidden", (1, CONTEXT_TOKENS, dims.gemma_hidden), dtype)
+    mask = (1, 1, CONTEXT_TOKENS, CONTEXT_TOKENS)
+    rope = (1, CONTEXT_TOKENS, dict(w.block)["self_attn.q_norm.weight"][0])
+    if part == "pre":
+        outputs = [hidden, _f("full_attention_mask", mask, dtype), _f("sliding_attention_mask", mask, dtype)]
+        outputs += [_f(f"{kind}_rope_{cs}", rope, dtype) for kind in ("global", "local") for cs in ("cos", "sin")]
+        return logical_in + _weight_specs(w.pre, dtype), outputs
+    if part == "block":
+        inputs = [hidden, _f("layer_attention_mask", mask, dtype), _f("layer_rope_cos", rope, dtype),
+                  _f("layer_rope_sin", rope, dtype)]
+        return inputs + _weight_specs(w.block, dtype), [_f("text_hidden_out", hidden.shape, dtype)]
+    if part == "post":
+        return [hidden, *_weight_specs(w.post, dtype)], [_f("text_hidden_out", hidden.shape, dtype)]
+    raise ValueError(f"unknown text encoder part {part!r}; expected one of {PARTS}")

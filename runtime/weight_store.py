@@ -14,7 +14,7 @@ from typing import Callable
 
 import torch
 
-from ltx_trt.runtime.shapes import WEIGHT_PREFIX, TransformerWeights
+from ltx_trt.runtime.shapes import WEIGHT_PREFIX, ChainWeights
 
 ALIGN = 256  # bytes: every tensor of a pack starts on a 256-byte boundary
 
@@ -49,7 +49,7 @@ class WeightStore:
     `budget_bytes` caps what the blocks may keep on the device (None: all resident).
     """
 
-    def __init__(self, layout: TransformerWeights, read: Callable[[str, int, str], torch.Tensor],
+    def __init__(self, layout: ChainWeights, read: Callable[[str, int, str], torch.Tensor],
                  dtype: torch.dtype, device: torch.device, budget_bytes: int | None = None) -> None:
         self.dtype, self.device, self.read = dtype, torch.device(device), read
         self.block_layout = PackLayout.of(layout.block, dtype)

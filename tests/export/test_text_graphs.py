@@ -1,6 +1,7 @@
 """The text graphs on the tiny model: the synthetic Gemma folder is real enough for transformers and ltx-core,
-each override equals what it replaces, and the exported ONNX (run by ONNX Runtime, fp32) matches the
-unmodified ltx-core path: GemmaTextEncoder.encode and EmbeddingsProcessor.process_hidden_states."""
+each override equals what it replaces, and the layer-chained text encoder (torch, and its exported parts
+run by ONNX Runtime, fp32) and the exported connector match the unmodified path: Gemma3Model's hidden
+states as GemmaTextEncoder.encode gets them, and EmbeddingsProcessor.process_hidden_states."""
 
 import hashlib
 import json
@@ -17,7 +18,7 @@ import torch
 from ltx_trt.export import onnx_export
 from ltx_trt.export.checks import check_graph
 from ltx_trt.export.reference import relative_l2
-from ltx_trt.model import gemma, ltx23_config, synthetic, text_graphs
+from ltx_trt.model import gemma, ltx23_config, synthetic, text_graphs, text_parts
 from ltx_trt.model.files import ModelFiles
 from ltx_trt.model.weights import origin_of
 from ltx_trt.runtime import shapes
@@ -51,7 +52,7 @@ def _graph(files, component: str, precision: str = "fp32", length: int = CONTEXT
 
 
 def _export(module, component: str, graph: Graph, out: Path):
-    model = text_graphs.COMPONENTS[component]
+    model = (text_parts if component == "text_encoder" else text_graphs).COMPONENTS[component]
     wrapper = model.wrap(module, graph)
     ir_model = onnx_export.trace(wrapper, model.example_inputs(module, graph, seed=0), graph, model.export_overrides)
     onnx_export.save(ir_model, wrapper, out, graph.key)
@@ -70,8 +71,34 @@ def processor(files):
 
 
 @pytest.fixture(scope="module")
-def text_encoder_session(encoder, files, tmp_path_factory):
-    return _export(encoder, "text_encoder", _graph(files, "text_encoder"), tmp_path_factory.mktemp("te"))
+def text_graph(files):
+    from ltx_trt.runtime.plan import text_encoder_graph
+
+    return text_encoder_graph(files.dims, {"text_encoder": "fp32"})
+
+
+@pytest.fixture(scope="module")
+def text_encoder_onnx(encoder, text_graph, tmp_path_factory):
+    """The three fp32 parts exported into one folder (each checked: no NonZero/If/Loop/Scan, no weights)."""
+    folder = tmp_path_factory.mktemp("te")
+    for part in text_graph.parts:
+        _export(encoder, "text_encoder", part, folder)
+        assert not list(folder.glob(f"{part.key}.data")) and not list(folder.glob("weights.*"))
+    return folder
+
+
+def _chain(inner, files, text_graph, encoder):
+    return text_parts.text_chain(inner, text_graph, files.dims.text_encoder, files.dims.sliding_layers,
+                                 text_parts.model_reader(encoder), torch.float32, torch.device("cpu"))
+
+
+def _hidden_states(chain, text_graph, ids, mask):
+    from ltx_trt.runtime.executors import allocate
+
+    outputs = allocate(text_graph.outputs, "cpu")
+    with torch.no_grad():
+        chain.run(text_graph.key, {"input_ids": ids, "attention_mask": mask}, outputs)
+    return outputs["hidden_states"]
 
 
 @pytest.fixture(scope="module")
@@ -235,22 +262,34 @@ def test_example_inputs_are_left_padded_prompts(encoder, files):
 # --- ONNX Runtime vs the unmodified ltx-core path, fp32, at the real 1024 tokens ------------------------
 
 
-def test_text_encoder_onnx_matches_gemma_text_encoder(encoder, files, text_encoder_session):
+@pytest.mark.parametrize("executor", ["torch", "onnxruntime"])
+def test_chained_text_encoder_matches_gemma_text_encoder(encoder, files, text_graph, text_encoder_onnx, executor):
     """Valid tokens: relative L2 within the fp32 tolerance. Padded positions are query rows that see no key,
     where the two paths legitimately differ: transformers' SDPA path (boolean mask) gets a zero attention
-    output there, the graph's additive mask (transformers' eager convention) the mean of the values. The
+    output there, the chain's additive mask (transformers' eager convention) the mean of the values. The
     feature extractor zeroes those tokens (see the end-to-end test), so there they only have to be finite."""
+    from ltx_trt.runtime.executors.onnxruntime import OnnxRuntimeExecutor
+    from ltx_trt.runtime.executors.pytorch import TorchExecutor
+
+    if executor == "torch":
+        skeleton = gemma.text_encoder_skeleton(files.source.gemma, torch.float32)
+        inner = TorchExecutor({p.key: text_parts.wrap_part(skeleton, p) for p in text_graph.parts})
+    else:
+        manifest = {"graphs": {p.key: {"file": f"{p.key}.onnx", "precision": "fp32"} for p in text_graph.parts}}
+        inner = OnnxRuntimeExecutor(text_encoder_onnx, manifest)
+    chain = _chain(inner, files, text_graph, encoder)
     cases = [_tokens(encoder, p) for p in PROMPTS]
     cases += [tuple(text_graphs.text_encoder_inputs(encoder, _graph(files, "text_encoder"), s)) for s in (7, 8)]
     for ids, mask in cases:
         with torch.no_grad():  # what GemmaTextEncoder.encode runs, on these ids
             reference = encoder.model.model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
         expected = torch.stack(reference.hidden_states, dim=-1).numpy()
-        (actual,) = text_encoder_session.run(None, {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})
+        actual = _hidden_states(chain, text_graph, ids, mask).numpy()
         valid = mask[0].bool().numpy()
         assert relative_l2(actual[:, valid], expected[:, valid]) <= RELATIVE_L2["fp32"]
         assert np.isfinite(actual).all()
     assert int(cases[1][1].sum()) == 1 and int(cases[2][1].sum()) == CONTEXT_TOKENS
+    assert len(files.dims.sliding_layers) < files.dims.text_encoder.blocks  # both layer kinds are exercised
 
 
 def test_connector_onnx_matches_process_hidden_states(processor, connector_session):
@@ -265,37 +304,34 @@ def test_connector_onnx_matches_process_hidden_states(processor, connector_sessi
         assert relative_l2(audio, expected.audio_encoding.numpy()) <= RELATIVE_L2["fp32"]
 
 
-def test_text_path_onnx_end_to_end_matches_ltx_core(encoder, processor, text_encoder_session, connector_session):
-    """Prompt -> both graphs -> contexts equals encode -> process_hidden_states: whatever the text encoder
-    leaves at padded positions does not reach the contexts."""
+def test_text_path_onnx_end_to_end_matches_ltx_core(encoder, processor, files, text_graph, text_encoder_onnx,
+                                                    connector_session):
+    """Prompt -> chained text encoder parts -> connector (all ONNX Runtime) -> contexts equals encode ->
+    process_hidden_states: whatever the text encoder leaves at padded positions does not reach the contexts."""
+    from ltx_trt.runtime.executors.onnxruntime import OnnxRuntimeExecutor
+
+    manifest = {"graphs": {p.key: {"file": f"{p.key}.onnx", "precision": "fp32"} for p in text_graph.parts}}
+    chain = _chain(OnnxRuntimeExecutor(text_encoder_onnx, manifest), files, text_graph, encoder)
     for prompt in PROMPTS[:2]:
         ids, mask = _tokens(encoder, prompt)
         with torch.no_grad():
             hidden_states, reference_mask = encoder.encode(prompt)
             expected = processor.process_hidden_states(hidden_states, reference_mask, padding_side="left")
-        (hidden,) = text_encoder_session.run(None, {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})
+        hidden = _hidden_states(chain, text_graph, ids, mask).numpy()
         video, audio = connector_session.run(None, {"hidden_states": hidden, "attention_mask": mask.numpy()})
         assert relative_l2(video, expected.video_encoding.numpy()) <= RELATIVE_L2["fp32"]
         assert relative_l2(audio, expected.audio_encoding.numpy()) <= RELATIVE_L2["fp32"]
 
 
-def test_bf16_text_encoder_weights_point_into_a_hard_link_of_the_gemma_file(files, tmp_path):
-    graph = _graph(files, "text_encoder", "bf16", length=128)
-    encoder = gemma.build_text_encoder(files, torch.bfloat16)
-    wrapper = text_graphs.wrap_text_encoder(encoder, graph)
-    ir_model = onnx_export.trace(wrapper, text_graphs.text_encoder_inputs(encoder, graph, 0), graph)
-    onnx_export.save(ir_model, wrapper, tmp_path, graph.key)
-    link = tmp_path / "weights.model.safetensors"
-    assert os.path.samefile(link, files.source.gemma / "model.safetensors")
-    table = {module_key: file_key for file_key, (_, module_key) in
-             gemma.gemma_tensor_table(json.loads((files.source.gemma / "config.json").read_text())).items()}
-    mapped = read_header(files.source.gemma / "model.safetensors")
-    proto = onnx.load(tmp_path / f"{graph.key}.onnx", load_external_data=False)
-    names = {i.name: "model.model." + i.name[len("gemma3_model."):] for i in proto.graph.initializer}
-    weights = [i for i in proto.graph.initializer if names[i.name] in table]
-    assert len(weights) == len([k for k in table if k.startswith("model.model.language_model.")])
-    for init in weights:
-        location = {e.key: e.value for e in init.external_data}
-        begin, end = mapped.tensors[table[names[init.name]]]["data_offsets"]
-        assert location["location"] == link.name
-        assert (int(location["offset"]), int(location["length"])) == (mapped.data_start + begin, end - begin)
+def test_bf16_text_encoder_weights_are_read_zero_copy_from_the_gemma_file(files, text_graph):
+    """The chain's weights: every `weight.*` input of the parts, read by the runtime's reader as views of
+    the Gemma file's bytes (nothing copied until the store packs them)."""
+    read = text_parts.folder_reader(files.source.gemma, torch.bfloat16)
+    names = {p.variant: [s.name[len(shapes.WEIGHT_PREFIX):] for s in p.inputs if s.name.startswith(shapes.WEIGHT_PREFIX)]
+             for p in text_graph.parts}
+    assert names["pre"] == ["embed_tokens.weight"] and names["post"] == ["norm.weight"]
+    for part, indices in (("pre", [0]), ("block", range(files.dims.text_encoder.blocks)), ("post", [0])):
+        for i in indices:
+            for name in names[part]:
+                origin = origin_of(read(part, i, name))
+                assert origin is not None and origin.path == files.source.gemma / "model.safetensors", (part, i, name)

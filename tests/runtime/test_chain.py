@@ -59,15 +59,22 @@ class PartsExecutor:
 
 
 def _chain(inner, device="cpu", budget=None):
-    store = WeightStore(LAYOUT, _read, torch.float32, torch.device(device), budget)
-    return BlockChain(inner, [_graph()], store, BLOCKS, torch.device(device))
+    make_store = lambda: WeightStore(LAYOUT, _read, torch.float32, torch.device(device), budget)  # noqa: E731
+    return BlockChain(inner, [_graph()], make_store, BLOCKS, torch.device(device))
+
+
+def _run(chain):
+    graph = _graph()
+    outputs = allocate(graph.outputs, "cpu")
+    chain.run(graph.key, allocate(graph.inputs, "cpu"), outputs)
+    return outputs
 
 
 def test_blocks_run_in_order_each_with_its_own_weights():
     inner = PartsExecutor()
-    chain, graph = _chain(inner), _graph()
-    outputs = allocate(graph.outputs, "cpu")
-    chain.run(graph.key, allocate(graph.inputs, "cpu"), outputs)
+    chain = _chain(inner)
+    assert chain.store is None  # packed on the first run
+    outputs = _run(chain)
     assert [part for part, _ in inner.calls] == ["pre"] + ["block"] * BLOCKS + ["post"]
     markers = [ptr for part, ptr in inner.calls if part == "block"]
     assert markers == [chain.store.block(i)[MARKER].data_ptr() for i in range(BLOCKS)]
@@ -84,6 +91,7 @@ def test_other_graphs_pass_through_to_the_inner_executor():
 def test_releasing_the_transformer_frees_its_weights_buffers_and_parts():
     inner = PartsExecutor()
     chain, graph = _chain(inner), _graph()
+    _run(chain)
     assert chain.store.device_bytes > 0 and chain.buffer_tensors()
     chain.release([graph.key, "upsampler.tiny"])
     assert inner.released == [p.key for p in graph.parts] + ["upsampler.tiny"]
@@ -118,12 +126,12 @@ def test_streamed_blocks_give_the_all_resident_result(capture):
     results = []
     for budget in (None, 1):  # everything resident; nothing resident (every block streamed through 2 slots)
         chain = _chain(PartsExecutor(), "cuda", budget)
-        assert len(chain.store.streamed) == (0 if budget is None else BLOCKS)
         step = Step(_graph(), chain, SIGMAS, torch.device("cuda"))
         if capture:
             step.capture()
         step.latent("video").fill_(1.0)
         for _ in range(step.num_steps):
             step()
+        assert len(chain.store.streamed) == (0 if budget is None else BLOCKS)
         results.append(step.outputs["video_velocity"].clone())
     assert torch.equal(results[0], results[1]) and torch.all(results[0] == sum(range(1, BLOCKS + 1)))

@@ -4,6 +4,8 @@ import av
 import torch
 
 from ltx_trt.model.ltx23_config import tiny_config
+from ltx_trt.model import gemma
+from ltx_trt.model.text_parts import layout_from_folder
 from ltx_trt.model.transformer_parts import layout_from_config
 from ltx_trt.runtime import shapes
 from ltx_trt.runtime.components import COMPONENTS
@@ -14,7 +16,8 @@ from ltx_trt.runtime.progress import Progress
 
 BUCKET = Bucket(name="tiny", width=128, height=64, frames=9, fps=24)
 TINY = shapes.ModelDims(video_heads=2, video_head_dim=32, audio_heads=2, audio_head_dim=16, audio_cross_dim=32,
-                        gemma_hidden=64, gemma_layers=2, transformer=layout_from_config(tiny_config()))
+                        gemma_hidden=64, gemma_layers=4, transformer=layout_from_config(tiny_config()),
+                        text_encoder=layout_from_folder(gemma.gemma3_config(gemma.TINY_TEXT_CONFIG, gemma.TINY_VISION))[0])
 
 
 class RecordingExecutor:

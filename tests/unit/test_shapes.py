@@ -1,12 +1,15 @@
+from ltx_trt.model import gemma
 from ltx_trt.model.ltx23_config import full_config
+from ltx_trt.model.text_parts import layout_from_folder
 from ltx_trt.model.transformer_parts import layout_from_config
 from ltx_trt.runtime import shapes
 from ltx_trt.runtime.plan import physical, profile_graphs
 from ltx_trt.runtime.profiles import load_profile
 
+TEXT, SLIDING = layout_from_folder(gemma.gemma3_config(gemma.full_text_config(), gemma.FULL_VISION))
 FULL = shapes.ModelDims(video_heads=32, video_head_dim=128, audio_heads=32, audio_head_dim=64,
                         audio_cross_dim=2048, gemma_hidden=3840, gemma_layers=48,
-                        transformer=layout_from_config(full_config()))
+                        transformer=layout_from_config(full_config()), text_encoder=TEXT, sliding_layers=SLIDING)
 
 
 def test_latent_grids_match_the_model_brief():
@@ -44,7 +47,16 @@ def test_profile_plan_has_one_graph_per_component_and_shape():
     assert len(keys) == len(set(keys)) == 2 + 5 * len(profile.buckets)
     parts = [g.key for g in physical(profile_graphs(profile, FULL))]  # transformers as pre, block, post
     assert "transformer.768x512-5s.stage1.block" in parts and "transformer.768x512-5s.stage1" not in parts
-    assert len(parts) == len(set(parts)) == 2 + 9 * len(profile.buckets)
+    assert "text_encoder.block" in parts and "text_encoder" not in parts
+    assert len(parts) == len(set(parts)) == 4 + 9 * len(profile.buckets)  # text encoder: pre, block, post
+
+
+def test_full_size_text_encoder_parts_have_gemma_3_12b_shapes():
+    assert TEXT.blocks == 48 and len(SLIDING) == 40  # five sliding-window layers per full-attention layer
+    assert TEXT.count("pre") == 262208 * 3840 and dict(TEXT.block)["mlp.down_proj.weight"] == (3840, 15360)
+    inputs, outputs = shapes.text_encoder_part_specs(FULL, "bfloat16", "pre")
+    by_name = {s.name: s.shape for s in outputs}
+    assert by_name["sliding_attention_mask"] == (1, 1, 1024, 1024) and by_name["local_rope_cos"] == (1, 1024, 256)
 
 
 def test_full_size_transformer_parts_have_the_checkpoints_shapes():
