@@ -135,3 +135,55 @@ def test_streamed_blocks_give_the_all_resident_result(capture):
         assert len(chain.store.streamed) == (0 if budget is None else BLOCKS)
         results.append(step.outputs["video_velocity"].clone())
     assert torch.equal(results[0], results[1]) and torch.all(results[0] == sum(range(1, BLOCKS + 1)))
+
+
+# --- the text encoder's chain ---------------------------------------------------------------------------
+
+TEXT_LAYOUT = shapes.ChainWeights(4, (("embed_tokens.weight", (8, 4)),), (("self_attn.q_norm.weight", (2,)),),
+                                  (("norm.weight", (4,)),))
+TEXT_DIMS = shapes.ModelDims(2, 32, 2, 16, 32, gemma_hidden=4, gemma_layers=4, text_encoder=TEXT_LAYOUT,
+                             sliding_layers=(0, 2))
+
+
+class TextPartsExecutor:
+    """pre: hidden 0, masks 10 (full) / 20 (sliding); layer i adds its mask's value + its weight (i + 1);
+    post adds 0.5. Records the layer kinds it was given."""
+
+    def __init__(self):
+        self.kinds, self.released = [], []
+
+    def release(self, keys):
+        self.released += keys
+
+    def run(self, key, inputs, outputs):
+        part = key.rsplit(".", 1)[-1]
+        if part == "pre":
+            outputs["text_hidden"].zero_()
+            outputs["full_attention_mask"].fill_(10.0)
+            outputs["sliding_attention_mask"].fill_(20.0)
+        elif part == "block":
+            mask = inputs["layer_attention_mask"].flatten()[0]
+            self.kinds.append("sliding" if mask == 20.0 else "full")
+            torch.add(inputs["text_hidden"], mask + inputs["weight.self_attn.q_norm.weight"][0],
+                      out=outputs["text_hidden_out"])
+        else:
+            torch.add(inputs["text_hidden"], 0.5, out=outputs["text_hidden_out"])
+
+
+def test_text_chain_binds_each_layers_mask_and_stacks_every_hidden_state():
+    from ltx_trt.runtime.chain import TextChain
+    from ltx_trt.runtime.plan import text_encoder_graph
+
+    graph = text_encoder_graph(TEXT_DIMS, {"text_encoder": "fp32"})
+    read = lambda part, i, name: torch.full(dict(getattr(TEXT_LAYOUT, part))[name], float(i + 1))  # noqa: E731
+    inner = TextPartsExecutor()
+    chain = TextChain(inner, graph, lambda: WeightStore(TEXT_LAYOUT, read, torch.float32, torch.device("cpu")),
+                      4, (0, 2), torch.device("cpu"))
+    outputs = allocate(graph.outputs, "cpu")
+    chain.run(graph.key, allocate(graph.inputs, "cpu"), outputs)
+    assert inner.kinds == ["sliding", "full", "sliding", "full"]
+    # slot i holds layer i's input: 0, then + 20 + 1, + 10 + 2, + 20 + 3, + 10 + 4; the last is normed (+0.5)
+    expected = [0.0, 21.0, 33.0, 56.0, 70.5]
+    assert [outputs["hidden_states"][0, 0, 0, i].item() for i in range(5)] == expected
+    chain.release([graph.key])
+    assert inner.released == [p.key for p in graph.parts] and chain.store.device_bytes == 0
