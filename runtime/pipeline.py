@@ -90,8 +90,9 @@ def generate(tokens: dict[str, torch.Tensor], seed: int, output: Path, *, graphs
     progress = progress or Progress(device=device)
     with progress.stage("text", "Gemma-3 encoder + connector"):
         hidden = run_graph(executor, graphs.text_encoder, tokens, device)
+        done([graphs.text_encoder.key])  # Gemma's weights leave before the connector's engine loads
         text = run_graph(executor, graphs.connector, {**hidden, "attention_mask": tokens["attention_mask"]}, device)
-    done([graphs.text_encoder.key, graphs.connector.key])  # before the transformer's weights are packed
+        done([graphs.connector.key])  # and all text weights before the transformer's are packed
     stages = [Step(graph, executor, sigmas, device)
               for graph, sigmas in zip((graphs.stage1, graphs.stage2), sampling.distilled_sigma_values())]
     for step in stages:
