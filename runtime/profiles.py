@@ -5,7 +5,9 @@ buckets) and nothing else. Unknown, missing or mistyped keys are errors naming t
 Imports only the standard library and runtime.errors / runtime.components.
 """
 
+import dataclasses
 import hashlib
+import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,8 +59,17 @@ class Profile:
 
 
 def profile_sha256(name: str, directory: Path = PROFILES_DIR) -> str:
-    """sha256 of a profile's TOML file: what export records and later stages check for staleness."""
-    return hashlib.sha256((Path(directory) / f"{name}.toml").read_bytes()).hexdigest()
+    """sha256 of what a profile's ONNX and engines depend on: export records it, later stages check it.
+
+    That is the compute capabilities, backend, precision, the builder's weight-streaming flag and the
+    buckets. The GPU's display name, `vram_gib` and `resident_gib` only steer `run` (how much of the
+    weights stays on the GPU), so editing them, or comments, leaves the artifacts current.
+    """
+    profile = load_profile(name, Path(directory))
+    content = {"compute_capabilities": list(profile.compute_capabilities), "backend": profile.backend,
+               "precision": profile.precision, "weight_streaming": profile.memory.weight_streaming,
+               "buckets": [dataclasses.asdict(b) for b in profile.buckets]}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
 def available_profiles() -> list[str]:

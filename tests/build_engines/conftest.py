@@ -5,7 +5,6 @@ this format. Each graph is one Linear (64 x 64, seeded) in the profile's precisi
 weights outside the .onnx, in the two ways the exporter does (see WEIGHTS).
 """
 
-import hashlib
 import json
 import struct
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from onnx.external_data_helper import set_external_data
 
 from ltx_trt.runtime.checkpoint import read_header
 from ltx_trt.runtime.manifest import sha256_file, write_atomic
-from ltx_trt.runtime.profiles import PROFILES_DIR, Profile, parse_profile
+from ltx_trt.runtime.profiles import PROFILES_DIR, Profile, parse_profile, profile_sha256
 from ltx_trt.runtime.source import onnx_dir
 
 WIDTH = 64
@@ -64,7 +63,7 @@ class TinyExport:
             graphs[key] = export._write_graph(key, *names, (seeds or {}).get(key, 0))
         manifest = {
             "format": 1, "stage": "export", "model_id": export.model_id, "profile": export.profile.name,
-            "profile_sha256": hashlib.sha256((export.profiles_dir / f"{export.profile.name}.toml").read_bytes()).hexdigest(),
+            "profile_sha256": profile_sha256(export.profile.name, export.profiles_dir),
             "checkpoint": {"path": "tiny.safetensors", "fingerprint": "f" * 64, "sha256": "0" * 64},
             "versions": {"onnx": onnx.__version__}, "graphs": graphs,
         }

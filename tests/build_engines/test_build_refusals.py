@@ -85,11 +85,19 @@ def test_malformed_onnx_manifest_is_refused_with_the_export_command(linear_expor
 
 def test_profile_changed_since_export_is_refused_as_stale(linear_export):
     export = linear_export("rtx4090")
-    profile = edit_profile(export, ("resident_gib = 20", "resident_gib = 18"))
+    profile = edit_profile(export, ('compute_capabilities = ["8.9"]', 'compute_capabilities = ["8.9", "12.0"]'))
     with pytest.raises(UserError) as err:
         build_all("tiny", profile, export.artifacts, profiles_dir=export.profiles_dir)
     assert "another version of profiles/rtx4090.toml" in err.value.message
     assert err.value.hint == _fix(export)
+
+
+def test_run_time_profile_edits_leave_the_export_current(linear_export):
+    """resident_gib, vram_gib and the display name steer `run` only: no re-export, no rebuild."""
+    export = linear_export("rtx4090")
+    profile = edit_profile(export, ("resident_gib = 20", "resident_gib = 18"), ("vram_gib = 24", "vram_gib = 22"),
+                           ('gpu = "GeForce RTX 4090"', 'gpu = "GeForce RTX 4090 (laptop)"'))
+    build_all("tiny", profile, export.artifacts, profiles_dir=export.profiles_dir)  # not refused
 
 
 def test_onnx_files_changed_or_missing_after_export_are_refused(linear_export, capsys):
