@@ -24,9 +24,10 @@ from ltx_trt.runtime.source import TINY_ID, ModelSource
 EXECUTORS = ("auto", "tensorrt", "onnxruntime", "torch")
 DEFAULT_SEED = 10  # ltx_pipelines.utils.constants.PipelineParams.seed (a test keeps them equal)
 TORCH_DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
-# Device memory kept free of transformer weights for engine scratch (TensorRT's activation memory:
-# 0.23-4.40 GiB per block engine at full size, docs/BENCHMARKS.md) and the CUDA context.
+# Device memory kept free of weights for the executors' own activations when no builder report sizes
+# them (torch, onnxruntime): 0.3-3.2 GB per block engine at full size (docs/BENCHMARKS.md).
 ENGINE_SCRATCH_GIB = 2.0
+DECODERS = ("video_decoder", "audio_decoder")  # they run after the transformer's weights are released
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,9 @@ def _chain(inner, profile: Profile, files, graphs, device: torch.device, log):
     from ltx_trt.model.transformer_parts import block_chain, checkpoint_reader
 
     dims = files.dims
-    budget = weight_budget(profile, graphs) if device.type == "cuda" else None
+    scratch = getattr(inner, "scratch", None)  # TensorRT: the shared activation buffer, already allocated
+    budget = weight_budget(profile, graphs, scratch.numel() if scratch is not None else None) \
+        if device.type == "cuda" else None
     transformer = block_chain(inner, graphs, dims.transformer, checkpoint_reader(files.checkpoint),
                               TORCH_DTYPES[profile.precision["transformer"]], device, budget, log)
     text = next(g for g in graphs if g.component == "text_encoder")
@@ -140,12 +143,14 @@ def _chain(inner, profile: Profile, files, graphs, device: torch.device, log):
                       dtype, device, budget, log)
 
 
-def weight_budget(profile: Profile, graphs) -> int | None:
-    """Device bytes the transformer's weights may take: the profile's resident_gib minus the run's I/O
-    buffers (runtime.chain's included) and ENGINE_SCRATCH_GIB; None (all resident) without weight streaming."""
+def weight_budget(profile: Profile, graphs, scratch_bytes: int | None = None) -> int | None:
+    """Device bytes the text encoder's or the transformer's weights may take: the profile's resident_gib
+    minus the run's I/O buffers (runtime.chain's included) and the executor's activation memory
+    (`scratch_bytes`, else ENGINE_SCRATCH_GIB); None (all resident) without weight streaming."""
     if not profile.memory.weight_streaming:
         return None
-    return int((profile.memory.resident_gib - ENGINE_SCRATCH_GIB) * 2**30) - buffer_bytes(graphs)
+    scratch = scratch_bytes if scratch_bytes is not None else int(ENGINE_SCRATCH_GIB * 2**30)
+    return int(profile.memory.resident_gib * 2**30) - scratch - buffer_bytes(graphs)
 
 
 def buffer_bytes(graphs) -> int:
@@ -181,7 +186,9 @@ def _tensorrt(request: RunRequest, files, graphs):
                         "run on the GPU the profile names, or pass --executor onnxruntime")
     stored.check_compute_capability(engines.manifest, gpu.name, gpu.compute_capability, request.profile)
     executor = TensorRTExecutor(engines.folder, engines.manifest, engines.fix)
-    executor.reserve([g.key for g in graphs])  # one activation buffer for all engines (they run in turn)
+    # one activation buffer for the engines that run beside the weights (they run in turn); the decoders
+    # load after the transformer's weights are released and keep their own (10.5 GB at 1280x704)
+    executor.reserve([g.key for g in graphs if g.component not in DECODERS])
     return executor, torch.device("cuda")
 
 

@@ -187,3 +187,15 @@ def test_text_chain_binds_each_layers_mask_and_stacks_every_hidden_state():
     assert [outputs["hidden_states"][0, 0, 0, i].item() for i in range(5)] == expected
     chain.release([graph.key])
     assert inner.released == [p.key for p in graph.parts] and chain.store.device_bytes == 0
+
+
+def test_weight_budget_leaves_room_for_the_buffers_and_the_executors_activations():
+    from ltx_trt.runtime.profiles import Memory, load_profile
+    from ltx_trt.runtime.run import ENGINE_SCRATCH_GIB, buffer_bytes, weight_budget
+
+    profile, graphs, gib = load_profile("rtx4090"), [_graph()], 2**30
+    resident = int(profile.memory.resident_gib * gib)
+    assert buffer_bytes(graphs) > sum(s.nbytes for s in (*graphs[0].inputs, *graphs[0].outputs))  # + the chain's
+    assert weight_budget(profile, graphs) == resident - int(ENGINE_SCRATCH_GIB * gib) - buffer_bytes(graphs)
+    assert weight_budget(profile, graphs, 3 * gib) == resident - 3 * gib - buffer_bytes(graphs)  # TensorRT's report
+    assert weight_budget(dataclasses.replace(profile, memory=Memory(False, 20.0)), graphs) is None
