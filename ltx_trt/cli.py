@@ -138,16 +138,19 @@ def build_engines(profile_name, model, checkpoint, artifacts, force):
               show_default=True, help="auto: tensorrt on a GPU the engines target, else onnxruntime (it says which).")
 @click.option("--output", type=click.Path(path_type=Path), default=Path("out.mp4"), show_default=True,
               help="The mp4 to write (it appears only when complete).")
+@click.option("--resident-gib", type=click.FloatRange(min=1.0), default=None,
+              help="GPU memory the run may hold, in GiB (default: the profile's resident_gib). Weights beyond it "
+                   "stream from host memory every step: lower it if other programs use the GPU.")
 @_user_errors
 def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, width, height, frames, seed, executor,
-        output):
+        output, resident_gib):
     """Generate a clip with sound from a prompt, with the engines (or the exported ONNX, or PyTorch).
 
     Never exports or builds: missing or stale artifacts stop it with the command that makes them.
     """
     from ltx_trt.runtime import run as runner
 
-    profile = runner.select_profile(profile_name)
+    profile = runner.with_resident_gib(runner.select_profile(profile_name), resident_gib)
     bucket = runner.select_bucket(profile, width, height, frames)
     source = _source(model, checkpoint, gemma, upsampler, artifacts)
     seed = runner.DEFAULT_SEED if seed is None else seed

@@ -7,6 +7,7 @@ installed), `torch` (the ltx-core modules from the model files); one pipeline se
 Imports torch and runtime at module level; model code, ONNX Runtime and TensorRT only when used.
 """
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +69,13 @@ def select_bucket(profile: Profile, width: int | None, height: int | None, frame
             raise UserError(f"{flag} {value} is not a multiple of 64 (stage 1 runs at half size on 32-pixel latents)",
                             f"use e.g. {64 * max(1, round(value / 64))}")
     return profile.bucket(width, height, frames)
+
+
+def with_resident_gib(profile: Profile, resident_gib: float | None) -> Profile:
+    """The profile with another GPU memory budget for the run (None: the profile's own)."""
+    if resident_gib is None:
+        return profile
+    return dataclasses.replace(profile, memory=dataclasses.replace(profile.memory, resident_gib=resident_gib))
 
 
 def check_output(path: Path) -> None:

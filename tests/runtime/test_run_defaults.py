@@ -22,3 +22,21 @@ def test_default_size_is_the_profiles_first_bucket_and_missing_flags_come_from_i
     assert select_bucket(profile, 1280, 704, 241) == profile.buckets[1]
     with pytest.raises(UserError, match="no bucket 768x512x241"):
         select_bucket(profile, None, None, 241)
+
+
+def test_resident_gib_flag_overrides_the_profiles_budget_only(monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    from ltx_trt.cli import main
+    from ltx_trt.runtime import run as runner
+
+    seen = []
+    monkeypatch.setattr(runner, "run", lambda request, log: seen.append(request.profile))
+    args = ["run", "--gpu", "rtx4090", "--model", "tiny", "--artifacts", str(tmp_path), "--prompt", "x"]
+    assert CliRunner().invoke(main, [*args, "--resident-gib", "12.5"]).exit_code == 0
+    assert CliRunner().invoke(main, args).exit_code == 0
+    shipped = load_profile("rtx4090")
+    assert seen[0].memory.resident_gib == 12.5 and seen[1] == shipped
+    assert seen[0].memory.weight_streaming == shipped.memory.weight_streaming and seen[0].buckets == shipped.buckets
+    refused = CliRunner().invoke(main, [*args, "--resident-gib", "0.5"])
+    assert refused.exit_code == 2 and "--resident-gib" in refused.output
