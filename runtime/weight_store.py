@@ -12,11 +12,14 @@ Imports torch and runtime only (the checkpoint tensors come from a callable).
 from dataclasses import dataclass
 from typing import Callable
 
+import psutil
 import torch
 
+from ltx_trt.runtime.errors import UserError
 from ltx_trt.runtime.shapes import WEIGHT_PREFIX, ChainWeights
 
 ALIGN = 256  # bytes: every tensor of a pack starts on a 256-byte boundary
+HOST_RESERVE = 2 * 2**30  # bytes of RAM left to everything else when pinning the streamed blocks
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,8 @@ class WeightStore:
             count = layout.blocks  # streaming is a CUDA feature; on the CPU everything is "resident"
         self.resident = [self._pack(self.block_layout, "block", i, self.device) for i in range(count)]
         self.streamed = list(range(count, layout.blocks))
+        if self.streamed:
+            require_host_memory(len(self.streamed) * self.block_layout.nbytes, len(self.streamed))
         self._host = [self._buffer(self.block_layout, "block", i, torch.device("cpu"), pin=True) for i in self.streamed]
         self._slots = [torch.empty(self.block_layout.nbytes, dtype=torch.uint8, device=self.device)
                        for _ in range(min(2, len(self.streamed)))]
@@ -126,3 +131,12 @@ def resident_blocks(blocks: int, block_bytes: int, fixed_bytes: int, budget_byte
     if budget_bytes is None or fixed_bytes + blocks * block_bytes <= budget_bytes:
         return blocks
     return max(0, min(blocks, (budget_bytes - fixed_bytes - 2 * block_bytes) // block_bytes))
+
+
+def require_host_memory(needed: int, blocks: int, available: int | None = None) -> None:
+    """Refuse, before pinning, host memory the machine does not have (pinned pages cannot be swapped)."""
+    available = psutil.virtual_memory().available if available is None else available
+    if needed + HOST_RESERVE > available:
+        raise UserError(f"streaming {blocks} weight blocks needs {needed / 2**30:.1f} GiB of pinned host memory "
+                        f"(+{HOST_RESERVE / 2**30:.0f} GiB kept free); {available / 2**30:.1f} GiB is available",
+                        "pass a larger --resident-gib (more weights stay on the GPU) or close programs that use RAM")

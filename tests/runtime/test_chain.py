@@ -199,3 +199,14 @@ def test_weight_budget_leaves_room_for_the_buffers_and_the_executors_activations
     assert weight_budget(profile, graphs) == resident - int(ENGINE_SCRATCH_GIB * gib) - buffer_bytes(graphs)
     assert weight_budget(profile, graphs, 3 * gib) == resident - 3 * gib - buffer_bytes(graphs)  # TensorRT's report
     assert weight_budget(dataclasses.replace(profile, memory=Memory(False, 20.0)), graphs) is None
+
+
+def test_streaming_more_than_the_free_ram_is_refused_before_pinning():
+    from ltx_trt.runtime.errors import UserError
+    from ltx_trt.runtime.weight_store import HOST_RESERVE, require_host_memory
+
+    gib = 2**30
+    require_host_memory(20 * gib, 26, available=20 * gib + HOST_RESERVE)  # fits exactly
+    with pytest.raises(UserError, match=r"26 weight blocks needs 20.0 GiB .* 21.0 GiB is available") as err:
+        require_host_memory(20 * gib, 26, available=21 * gib)
+    assert "--resident-gib" in err.value.hint
