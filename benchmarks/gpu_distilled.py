@@ -42,7 +42,6 @@ import gc
 import itertools
 import json
 import platform
-import statistics
 import subprocess
 import sys
 import time
@@ -73,7 +72,7 @@ from ltx_trt.runtime.components import COMPONENTS  # noqa: E402
 from ltx_trt.runtime.executors.pytorch import TorchExecutor  # noqa: E402
 from ltx_trt.runtime.plan import profile_graphs  # noqa: E402
 
-from gpu_timing import GIB, Clock, Timeline, phase  # noqa: E402  (beside this script)
+from gpu_timing import GIB, Clock, Timeline, phase, summarize, table  # noqa: E402  (beside this script)
 from ltx_trt.runtime.profiles import Bucket, load_profile  # noqa: E402
 from ltx_trt.runtime.step import Step  # noqa: E402
 
@@ -322,35 +321,6 @@ def environment(device: torch.device) -> dict:
             from importlib.metadata import version
             env[name] = version(name)
     return env
-
-
-def summarize(runs: dict[str, list[dict]]) -> dict:
-    """Per mode: median over measured runs of each phase; median over all steps of each step kind."""
-    out = {}
-    for mode, results in runs.items():
-        labels = list(dict.fromkeys(label for r in results for label in r["phases"]))
-        phases = {label: {k: statistics.median(r["phases"][label][k] for r in results if label in r["phases"])
-                          for k in ("s", "peak_gib", "over_gib")} for label in labels}
-        kinds = list(dict.fromkeys(kind for r in results for kind in r["steps"]))
-        steps = {kind: {"median_s": statistics.median(s for r in results for s in r["steps"].get(kind, [])),
-                        "all_s": [s for r in results for s in r["steps"].get(kind, [])]} for kind in kinds}
-        out[mode] = {"phases": phases, "steps": steps}
-    return out
-
-
-def table(summary: dict) -> str:
-    """Markdown: step medians (ms, with the number of steps), then each phase's median seconds and peak GiB."""
-    modes = list(summary)
-    rows = ["| | " + " | ".join(modes) + " |", "|---" * (len(modes) + 1) + "|"]
-    for kind in dict.fromkeys(k for m in modes for k in summary[m]["steps"]):
-        cells = [f"{s['median_s'] * 1e3:.1f} ms (n={len(s['all_s'])})" if (s := summary[m]["steps"].get(kind)) else "-"
-                 for m in modes]
-        rows.append(f"| {kind} median | " + " | ".join(cells) + " |")
-    for label in dict.fromkeys(label for m in modes for label in summary[m]["phases"]):
-        cells = [f"{p['s']:.3f} s, peak {p['peak_gib']:.2f} GiB" if (p := summary[m]["phases"].get(label)) else "-"
-                 for m in modes]
-        rows.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(rows)
 
 
 def free_cache(device: torch.device) -> None:

@@ -1,9 +1,11 @@
-"""Timing helpers for benchmarks/gpu_distilled.py: device-event step timers and a phase timeline.
+"""Timing helpers for benchmarks/gpu_distilled.py: device-event step timers, a phase timeline, the summary.
 
 `Clock` times spans with CUDA events (perf_counter on a CPU); `Timeline` splits wall-clock time into
-labelled segments, synchronising the device at each mark and recording each segment's peak memory.
+labelled segments, synchronising the device at each mark and recording each segment's peak memory;
+`summarize` and `table` reduce the runs of each mode to medians and a Markdown table.
 """
 
+import statistics
 import time
 
 import torch
@@ -78,3 +80,32 @@ def phase(timeline: Timeline, fn, labels, after: str = "other", keep=None):
         return out
 
     return wrapper
+
+
+def summarize(runs: dict[str, list[dict]]) -> dict:
+    """Per mode: median over measured runs of each phase; median over all steps of each step kind."""
+    out = {}
+    for mode, results in runs.items():
+        labels = list(dict.fromkeys(label for r in results for label in r["phases"]))
+        phases = {label: {k: statistics.median(r["phases"][label][k] for r in results if label in r["phases"])
+                          for k in ("s", "peak_gib", "over_gib")} for label in labels}
+        kinds = list(dict.fromkeys(kind for r in results for kind in r["steps"]))
+        steps = {kind: {"median_s": statistics.median(s for r in results for s in r["steps"].get(kind, [])),
+                        "all_s": [s for r in results for s in r["steps"].get(kind, [])]} for kind in kinds}
+        out[mode] = {"phases": phases, "steps": steps}
+    return out
+
+
+def table(summary: dict) -> str:
+    """Markdown: step medians (ms, with the number of steps), then each phase's median seconds and peak GiB."""
+    modes = list(summary)
+    rows = ["| | " + " | ".join(modes) + " |", "|---" * (len(modes) + 1) + "|"]
+    for kind in dict.fromkeys(k for m in modes for k in summary[m]["steps"]):
+        cells = [f"{s['median_s'] * 1e3:.1f} ms (n={len(s['all_s'])})" if (s := summary[m]["steps"].get(kind)) else "-"
+                 for m in modes]
+        rows.append(f"| {kind} median | " + " | ".join(cells) + " |")
+    for label in dict.fromkeys(label for m in modes for label in summary[m]["phases"]):
+        cells = [f"{p['s']:.3f} s, peak {p['peak_gib']:.2f} GiB" if (p := summary[m]["phases"].get(label)) else "-"
+                 for m in modes]
+        rows.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)

@@ -27,6 +27,9 @@ class ComponentModel:
     export_overrides: Callable[[], ContextManager] = contextlib.nullcontext
     # (module, graph, seed) -> list of valid input tensors, in graph order, in the graph's dtypes
     example_inputs: Callable | None = None
+    # (files, dtype) -> the module without weights (parameters on meta, computed buffers real): for a
+    # component whose graphs take their weights as inputs (runtime/chain.py binds them); None: use build
+    skeleton: Callable | None = None
 
 
 class PartGraph(torch.nn.Module):

@@ -144,8 +144,8 @@ def model_reader(encoder: torch.nn.Module) -> Callable[[str, int, str], torch.Te
 def text_chain(inner, graph: Graph, layout: ChainWeights, sliding: tuple[int, ...], read, dtype: torch.dtype,
                device: torch.device, budget_bytes: int | None = None, log=None):
     """A TextChain over `inner` for the logical text encoder graph, weights from `read` (packed on first run)."""
-    from ltx_trt.model.transformer_parts import store_factory
     from ltx_trt.runtime.chain import TextChain
+    from ltx_trt.runtime.weight_store import store_factory
 
     make = store_factory(layout, read, dtype, device, budget_bytes, "text encoder", log)
     return TextChain(inner, graph, make, layout.blocks, sliding, device)
@@ -158,4 +158,5 @@ def build(files, dtype: torch.dtype):
     return build_text_encoder(files, dtype)
 
 
-COMPONENTS = {"text_encoder": ComponentModel(build, wrap_part, contextlib.nullcontext, example_inputs)}
+COMPONENTS = {"text_encoder": ComponentModel(build, wrap_part, contextlib.nullcontext, example_inputs,
+                                             lambda files, dtype: text_encoder_skeleton(files.source.gemma, dtype))}

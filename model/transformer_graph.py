@@ -126,4 +126,5 @@ def reference_rope_tables(model, grid, fps: float, dtype: torch.dtype) -> dict:
     return tables
 
 
-COMPONENTS = {"transformer": ComponentModel(build, wrap, export_overrides, example_inputs)}
+COMPONENTS = {"transformer": ComponentModel(build, wrap, export_overrides, example_inputs,
+                                            lambda files, dtype: transformer_parts.meta_transformer(files.config))}

@@ -179,20 +179,7 @@ def block_chain(inner, graphs: list[Graph], layout: ChainWeights, read, dtype: t
     """A BlockChain over `inner` for the logical transformer graphs among `graphs`, weights from `read`
     (packed on the chain's first run; `log` gets one line about what is resident then)."""
     from ltx_trt.runtime.chain import BlockChain
+    from ltx_trt.runtime.weight_store import store_factory
 
     return BlockChain(inner, graphs, store_factory(layout, read, dtype, device, budget_bytes, "transformer", log),
                       layout.blocks, device)
-
-
-def store_factory(layout: ChainWeights, read, dtype, device, budget_bytes, what: str, log=None):
-    """A callable that packs a WeightStore (runtime/weight_store.py) and says what it holds."""
-    from ltx_trt.runtime.weight_store import WeightStore
-
-    def make():
-        store = WeightStore(layout, read, dtype, device, budget_bytes)
-        if log is not None:
-            log(f"{what} weights: {len(store.resident)} of {layout.blocks} blocks on the device, "
-                f"{len(store.streamed)} streamed, {store.device_bytes / 2**30:.1f} GiB")
-        return store
-
-    return make

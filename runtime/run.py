@@ -212,7 +212,8 @@ def _onnxruntime(request: RunRequest, files, graphs):
 
 
 def _torch(request: RunRequest, files, graphs):
-    """ltx-core's modules, built once per component from the model files, wrapped once per graph."""
+    """ltx-core's modules, built once per component from the model files, wrapped once per graph. A
+    component whose graphs take their weights as inputs gets its skeleton (runtime/chain.py binds them)."""
     from ltx_trt.model.graph_modules import component_model
     from ltx_trt.runtime.executors.pytorch import TorchExecutor
 
@@ -220,31 +221,20 @@ def _torch(request: RunRequest, files, graphs):
     modules = {}
     for component in dict.fromkeys(g.component for g in graphs):
         model = component_model(component)
-        todo = [g for g in graphs if g.component == component]
-        if component in ("transformer", "text_encoder"):  # parts with weights as inputs (runtime/chain.py)
-            wrap, skeleton = _parts_of(component, files, request.profile, device)
-            modules |= {g.key: wrap(skeleton, g) for g in todo}
-            continue
-        module = model.build(files, TORCH_DTYPES[request.profile.precision[component]]).to(device)
-        for graph in todo:
+        dtype = TORCH_DTYPES[request.profile.precision[component]]
+        if model.skeleton is not None:
+            module = _buffers_to(model.skeleton(files, dtype), device)
+        else:
+            module = model.build(files, dtype).to(device)
+        for graph in (g for g in graphs if g.component == component):
             modules[graph.key] = model.wrap(module, graph).eval()
     return TorchExecutor(modules), device
 
 
-def _parts_of(component: str, files, profile: Profile, device: torch.device):
-    """(wrap_part, model without weights: parameters on meta, computed buffers on `device`) of a chained
-    component, for the torch executor."""
-    if component == "transformer":
-        from ltx_trt.model.transformer_parts import meta_transformer, wrap_part
-
-        skeleton = meta_transformer(files.config)
-    else:
-        from ltx_trt.model.gemma import text_encoder_skeleton
-        from ltx_trt.model.text_parts import wrap_part
-
-        skeleton = text_encoder_skeleton(files.source.gemma, TORCH_DTYPES[profile.precision[component]])
-    for module in skeleton.modules():
-        for name, buffer in module._buffers.items():
+def _buffers_to(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """Move a skeleton's computed buffers to `device` (`.to()` refuses its meta parameters)."""
+    for child in module.modules():
+        for name, buffer in child._buffers.items():
             if buffer is not None:
-                module._buffers[name] = buffer.to(device)
-    return wrap_part, skeleton
+                child._buffers[name] = buffer.to(device)
+    return module

@@ -126,6 +126,20 @@ class WeightStore:
         return buffer
 
 
+def store_factory(layout: ChainWeights, read: Callable[[str, int, str], torch.Tensor], dtype: torch.dtype,
+                  device: torch.device, budget_bytes: int | None, what: str, log=None) -> Callable[[], WeightStore]:
+    """A callable that packs a WeightStore (a chain calls it on its first run) and says what it holds."""
+
+    def make():
+        store = WeightStore(layout, read, dtype, device, budget_bytes)
+        if log is not None:
+            log(f"{what} weights: {len(store.resident)} of {layout.blocks} blocks on the device, "
+                f"{len(store.streamed)} streamed, {store.device_bytes / 2**30:.1f} GiB")
+        return store
+
+    return make
+
+
 def resident_blocks(blocks: int, block_bytes: int, fixed_bytes: int, budget_bytes: int | None) -> int:
     """How many blocks stay on the device: all if they fit the budget, else what fits beside two slots."""
     if budget_bytes is None or fixed_bytes + blocks * block_bytes <= budget_bytes:
