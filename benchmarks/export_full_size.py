@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from ltx_trt.runtime.components import COMPONENTS
+from ltx_trt.core.components import COMPONENTS
 
 
 def run_component(folder: Path, gpu: str, component: str) -> dict:

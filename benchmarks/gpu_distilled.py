@@ -66,14 +66,16 @@ from ltx_pipelines.utils.types import PipelineComponents  # noqa: E402
 
 from ltx_trt.model.decoder_graphs import (  # noqa: E402
     AudioDecoderGraph, UpsamplerGraph, UpsamplerWithStatistics, VideoDecoderGraph)
+from ltx_trt.core import shapes  # noqa: E402
+from ltx_trt.core.components import COMPONENTS  # noqa: E402
+from ltx_trt.core.plan import profile_graphs  # noqa: E402
 from ltx_trt.model import transformer_parts  # noqa: E402
-from ltx_trt.runtime import media, pipeline, shapes  # noqa: E402
-from ltx_trt.runtime.components import COMPONENTS  # noqa: E402
+from ltx_trt.runtime import media, pipeline  # noqa: E402
 from ltx_trt.runtime.executors.pytorch import TorchExecutor  # noqa: E402
-from ltx_trt.runtime.plan import profile_graphs  # noqa: E402
 
 from gpu_timing import GIB, Clock, Timeline, phase, summarize, table  # noqa: E402  (beside this script)
-from ltx_trt.runtime.profiles import Bucket, load_profile  # noqa: E402
+from ltx_trt.core.profiles import Bucket, load_profile  # noqa: E402
+from ltx_trt.runtime.chain import block_chain  # noqa: E402
 from ltx_trt.runtime.step import Step  # noqa: E402
 
 SEED = 10
@@ -170,7 +172,7 @@ def ltx_trt_chain(setup, budget_gib: float | None):
         graphs.audio_decoder.key: AudioDecoderGraph(models.audio).eval(),
     })
     budget = None if budget_gib is None else int(budget_gib * GIB)
-    return transformer_parts.block_chain(inner, transformers, setup.layout,
+    return block_chain(inner, transformers, setup.layout,
                                          transformer_parts.model_reader(models.transformer), setup.dtype, device,
                                          budget)
 

@@ -38,7 +38,7 @@ def main() -> None:
         print(f"{upsampler.name}: {upsampler.stat().st_size / 1e9:.2f} GB in {time.perf_counter() - t0:.0f} s")
     gemma = args.folder / "gemma-3-12b-synthetic"
     if args.gemma and not (gemma / "model.safetensors.index.json").exists():
-        from ltx_trt.model.gemma import full_text_config, write_synthetic_gemma
+        from ltx_trt.model.gemma_synthetic import full_text_config, write_synthetic_gemma
 
         t0 = time.perf_counter()
         write_synthetic_gemma(gemma, full_text_config(), seed=0)

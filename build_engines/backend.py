@@ -5,7 +5,7 @@ Both modules have the same builder / network / ONNX-parser API and build strongl
   build host           any machine, no GPU needed (CPU-only AOT)     the target GPU itself
   target GPUs          listed in the config: num_compute_capabilities  the GPU present, checked against
                        + set_compute_capability (set explicitly, see   the profile through the CUDA driver
-                       precision.md: unset, unsupported GPUs drop out)
+                       unset, an unsupported GPU silently drops out)
   timing cache         none (a no-op that forces a GPU query)        a file beside the engines
   kernels              compiled at first run: the runtime keeps a    inside the engine
                        runtime cache file (RUNTIME_CACHE)
@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from ltx_trt.runtime.errors import UserError
-from ltx_trt.runtime.profiles import Profile
+from ltx_trt.core.backends import PIP_INSTALL
+from ltx_trt.core.errors import UserError
+from ltx_trt.core.profiles import Profile
 
 # Where the runtime keeps TensorRT-RTX's JIT kernel cache, relative to the engines folder: one file per
 # GPU (`{cc}` is the compute capability without the dot, e.g. sm89.bin). Recorded in the manifest.
@@ -39,11 +40,10 @@ class Traits:
 
 
 TRAITS = {
-    "tensorrt_rtx": Traits(pip="pip install tensorrt-rtx", targets_in_config=True, timing_cache=None,
+    "tensorrt_rtx": Traits(pip=PIP_INSTALL["tensorrt_rtx"], targets_in_config=True, timing_cache=None,
                            runtime_cache=RUNTIME_CACHE, deserializes_on_build_host=False),
-    "tensorrt": Traits(pip="pip install tensorrt-cu13 --extra-index-url https://pypi.nvidia.com",
-                       targets_in_config=False, timing_cache=TIMING_CACHE, runtime_cache=None,
-                       deserializes_on_build_host=True),
+    "tensorrt": Traits(pip=PIP_INSTALL["tensorrt"], targets_in_config=False, timing_cache=TIMING_CACHE,
+                       runtime_cache=None, deserializes_on_build_host=True),
 }
 
 

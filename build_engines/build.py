@@ -14,13 +14,10 @@ from ltx_trt.build_engines.onnx_source import OnnxExport, OnnxGraph, read_export
 from ltx_trt.build_engines.records import (build_inputs, engine_file, read_all_records, read_record, rebuild_reasons,
                                            refresh_verified, remove_stale, settings_changes, write_manifest,
                                            write_record)
-from ltx_trt.runtime.checkpoint import read_header
-from ltx_trt.runtime.errors import UserError
-from ltx_trt.runtime.profiles import PROFILES_DIR, Profile, profile_sha256
-from ltx_trt.runtime.source import TINY_ID, engines_dir, onnx_dir
-
-DEFAULT_ARTIFACTS = Path("artifacts")
-
+from ltx_trt.core.checkpoint import read_header
+from ltx_trt.core.errors import UserError
+from ltx_trt.core.profiles import PROFILES_DIR, Profile, profile_sha256
+from ltx_trt.core.source import engines_dir, export_command, onnx_dir
 
 def build_all(model_id: str, profile: Profile, artifacts: Path, force: bool = False,
               checkpoint: Path | None = None, profiles_dir: Path = PROFILES_DIR) -> Path:
@@ -59,13 +56,6 @@ def build_all(model_id: str, profile: Profile, artifacts: Path, force: bool = Fa
         print(f"nothing to rebuild: {len(records)} engine(s) up to date (--force rebuilds anyway); wrote {path}",
               flush=True)
     return path
-
-
-def export_command(profile_name: str, model_id: str, checkpoint: Path | None, artifacts: Path) -> str:
-    """The command that (re)makes the ONNX these engines are built from."""
-    model = "--model tiny" if model_id == TINY_ID else f"--checkpoint {checkpoint or 'FILE'} --gemma DIR"
-    where = "" if Path(artifacts) == DEFAULT_ARTIFACTS else f" --artifacts {artifacts}"
-    return f"ltx-trt export --gpu {profile_name} {model}{where}"
 
 
 def _build_one(backend: Backend, settings: BuildSettings, export: OnnxExport, graph: OnnxGraph, folder: Path,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ltx_trt.build_engines.backend import (Backend, attach_timing_cache, configure, create_network, engine_memory,
                                            save_timing_cache)
-from ltx_trt.runtime.errors import UserError
+from ltx_trt.core.errors import UserError
 
 # The builder's INFO lines, e.g. "Total Weights Memory: 16384 bytes" (TensorRT 10+ and TensorRT-RTX).
 MEMORY_LINES = {

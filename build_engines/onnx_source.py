@@ -9,11 +9,11 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ltx_trt.runtime.checkpoint import read_header
-from ltx_trt.runtime.components import COMPONENTS
-from ltx_trt.runtime.errors import UserError
-from ltx_trt.runtime.manifest import MANIFEST_NAME, read_manifest, sha256_file
-from ltx_trt.runtime.profiles import Profile
+from ltx_trt.core.checkpoint import read_header
+from ltx_trt.core.components import COMPONENTS
+from ltx_trt.core.errors import UserError
+from ltx_trt.core.manifest import MANIFEST_NAME, check_origin, read_manifest, sha256_file
+from ltx_trt.core.profiles import Profile
 
 FORMAT = 1
 FINGERPRINT = "fingerprint:"
@@ -59,10 +59,7 @@ def read_export(folder: Path, model_id: str, profile: Profile, profile_hash: str
     where = f"ONNX manifest {path}"
     _require(isinstance(data, dict) and data.get("format") == FORMAT and data.get("stage") == "export",
              f"{where} is not an export manifest of format {FORMAT}", fix)
-    for key, want in (("model_id", model_id), ("profile", profile.name)):
-        _require(data.get(key) == want, f"{where} is for {key} {data.get(key)!r}, not {want!r}", fix)
-    _require(data.get("profile_sha256") == profile_hash,
-             f"{where} was made from another version of profiles/{profile.name}.toml", fix)
+    check_origin(data, where, model_id, profile.name, profile_hash, fix)
     graphs = data.get("graphs")
     _require(isinstance(graphs, dict) and graphs, f"{where} lists no graphs", fix)
     parsed = tuple(_graph(key, entry, f"{where}, graph {key!r}", fix) for key, entry in graphs.items())

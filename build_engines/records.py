@@ -12,8 +12,8 @@ from pathlib import Path
 from ltx_trt.build_engines.backend import Backend
 from ltx_trt.build_engines.engine_build import LOG_SUFFIX, BuildSettings, BuiltEngine
 from ltx_trt.build_engines.onnx_source import OnnxExport, OnnxGraph
-from ltx_trt.runtime.manifest import MANIFEST_NAME, write_atomic
-from ltx_trt.runtime.profiles import Profile
+from ltx_trt.core.manifest import MANIFEST_NAME, write_atomic
+from ltx_trt.core.profiles import Profile
 
 FORMAT = 1
 RECORD_SUFFIX = ".build.json"

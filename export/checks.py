@@ -6,11 +6,11 @@ Loop or Scan anywhere (subgraphs and functions included) is refused. Imports onn
 
 import onnx
 
-from ltx_trt.runtime.plan import Graph
+from ltx_trt.core.dtypes import DTYPES
+from ltx_trt.core.plan import Graph
 
 FORBIDDEN_OPS = ("NonZero", "If", "Loop", "Scan")
-_ONNX_DTYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.BFLOAT16: "bfloat16",
-                onnx.TensorProto.INT64: "int64", onnx.TensorProto.FLOAT16: "float16"}
+_ONNX_DTYPES = {d.onnx: d.name for d in DTYPES.values()}
 
 
 def op_counts(model: onnx.ModelProto) -> dict[str, int]:

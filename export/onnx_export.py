@@ -3,7 +3,7 @@
 Weights that are zero-copy views of a safetensors file (model/weights.py) are not copied: the ONNX
 external-data entries point at their bytes inside a hard link of that file placed next to the .onnx.
 Everything else large goes to `<graph>.data`; small constants stay inline.
-Imports torch, onnx, onnx_ir; must not import build_engines/.
+Imports torch, onnx, onnx_ir; of ltx_trt, imports core and model.
 """
 
 import contextlib
@@ -16,8 +16,7 @@ import onnx
 import onnx_ir as ir
 import torch
 
-from ltx_trt.model.weights import origin_of
-from ltx_trt.runtime.plan import Graph
+from ltx_trt.core.plan import Graph
 
 OPSET = 20
 INLINE_BYTES = 1 << 16  # initializers above this size go to external data
@@ -59,8 +58,9 @@ def optimize_keeping_weights(model: ir.Model, weight_names: list[str]) -> None:
     onnxscript.optimizer.remove_unused_nodes(model)
 
 
-def save(model: ir.Model, wrapper: torch.nn.Module, out_dir: Path, stem: str) -> list[Path]:
-    """Write `<stem>.onnx` (graph only) and return the external data files it references."""
+def save(model: ir.Model, wrapper: torch.nn.Module, out_dir: Path, stem: str, origin_of=lambda tensor: None) -> list[Path]:
+    """Write `<stem>.onnx` (graph only) and return the external data files it references. `origin_of(tensor)`:
+    where a weight's bytes lie in a model file (ModelFiles.origin_of), for a hard link instead of a copy."""
     tensors = {**dict(wrapper.named_parameters()), **dict(wrapper.named_buffers())}
     links: dict[Path, str] = {}
     own = _DataFile(out_dir / f"{stem}.data")

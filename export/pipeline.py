@@ -2,7 +2,7 @@
 
 Work happens in `onnx.partial/`; the finished folder replaces `onnx/` only after its manifest is
 written, so an interrupted export never leaves a manifest claiming success.
-Imports torch, onnx, ltx-core (through model/); must not import build_engines/.
+Imports torch, onnx, ltx-core (through model/); of ltx_trt, imports core and model.
 """
 
 import json
@@ -12,16 +12,17 @@ from pathlib import Path
 
 import onnx
 
+from ltx_trt.core.checkpoint import read_header
+from ltx_trt.core.components import COMPONENTS
+from ltx_trt.core.dtypes import PRECISION_DTYPE, torch_dtype
+from ltx_trt.core.errors import UserError
+from ltx_trt.core.manifest import MANIFEST_NAME, sha256_file, write_atomic
+from ltx_trt.core.plan import Graph, physical, profile_graphs
+from ltx_trt.core.profiles import Profile, profile_sha256
+from ltx_trt.core.source import TINY_ID, ModelSource, check_writable, onnx_dir
 from ltx_trt.export import onnx_export
 from ltx_trt.export.checks import check_graph, op_counts
 from ltx_trt.export.reference import write_reference
-from ltx_trt.runtime.components import COMPONENTS
-from ltx_trt.runtime.errors import UserError
-from ltx_trt.runtime.manifest import MANIFEST_NAME, sha256_file, write_atomic
-from ltx_trt.runtime.checkpoint import read_header
-from ltx_trt.runtime.plan import DTYPE_OF_PRECISION, Graph, physical, profile_graphs
-from ltx_trt.runtime.profiles import Profile, profile_sha256
-from ltx_trt.runtime.source import TINY_ID, ModelSource, check_writable, onnx_dir
 
 
 def export_model(source: ModelSource, profile: Profile, artifacts: Path, only: tuple[str, ...] | None = None,
@@ -60,10 +61,10 @@ def export_model(source: ModelSource, profile: Profile, artifacts: Path, only: t
 
 
 def _export_component(files, component: str, graphs: list[Graph], out: Path, reference: bool, log) -> dict:
-    from ltx_trt.model.graph_modules import TORCH_DTYPES, call_wrapped, component_model
+    from ltx_trt.model.graph_modules import call_wrapped, component_model
 
     model = component_model(component)
-    dtype = TORCH_DTYPES[DTYPE_OF_PRECISION[graphs[0].precision]]
+    dtype = torch_dtype(PRECISION_DTYPE[graphs[0].precision])
     t0 = time.perf_counter()
     module = model.build(files, dtype)
     log(f"  {component}: built from the checkpoint in {time.perf_counter() - t0:.1f} s")
@@ -73,7 +74,7 @@ def _export_component(files, component: str, graphs: list[Graph], out: Path, ref
         wrapper = model.wrap(module, graph)
         inputs = model.example_inputs(module, graph, seed=0)
         ir_model = onnx_export.trace(wrapper, inputs, graph, model.export_overrides)
-        data_files = onnx_export.save(ir_model, wrapper, out, graph.key)
+        data_files = onnx_export.save(ir_model, wrapper, out, graph.key, files.origin_of)
         proto = onnx.load(out / f"{graph.key}.onnx", load_external_data=False)
         check_graph(proto, graph)
         entry = _entry(graph, out, data_files, proto)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import click
 
-from ltx_trt.runtime.errors import UserError
-from ltx_trt.runtime.profiles import available_profiles
+from ltx_trt.core.errors import UserError
+from ltx_trt.core.profiles import available_profiles
 
 _ARTIFACTS_HELP = "Folder holding <model>/<profile>/onnx and engines (default: ./artifacts)."
 
@@ -48,20 +48,6 @@ def _model_options(command, gpu_required: bool = True):
     return command
 
 
-def _resolve(model, checkpoint, gemma, upsampler, artifacts):
-    from ltx_trt.runtime import source
-
-    source.check_writable(artifacts)
-    if model == "tiny":
-        if checkpoint is not None:
-            raise UserError("both --model tiny and --checkpoint given", "pass one of them")
-        from ltx_trt.model.tiny import ensure_tiny_model
-
-        ensure_tiny_model(source.tiny_dir(artifacts))
-        return source.tiny_source(artifacts)
-    return source.file_source(checkpoint, gemma, upsampler)
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ltx-trt")
 def main():
@@ -93,11 +79,17 @@ def export(profile_name, model, checkpoint, artifacts, gemma, upsampler, compone
     reference inputs/outputs from PyTorch, and manifest.json (written last: its presence means the
     export finished).
     """
+    from ltx_trt.core import source
+    from ltx_trt.core.profiles import load_profile
     from ltx_trt.export.pipeline import export_model
-    from ltx_trt.runtime.profiles import load_profile
 
     profile = load_profile(profile_name)
-    src = _resolve(model, checkpoint, gemma, upsampler, artifacts)
+    source.check_writable(artifacts)
+    src = source.resolve(model, checkpoint, gemma, upsampler, artifacts)
+    if src.model_id == source.TINY_ID:
+        from ltx_trt.model.tiny import ensure_tiny_model
+
+        ensure_tiny_model(source.tiny_dir(artifacts))
     export_model(src, profile, artifacts, components or None)
 
 
@@ -113,14 +105,11 @@ def build_engines(profile_name, model, checkpoint, artifacts, force):
     (the log says which), then engines/manifest.json. RTX profiles build on a machine without a GPU.
     """
     from ltx_trt.build_engines.build import build_all
-    from ltx_trt.runtime.profiles import load_profile
-    from ltx_trt.runtime.source import TINY_ID
+    from ltx_trt.core.profiles import load_profile
+    from ltx_trt.core.source import model_id
 
     profile = load_profile(profile_name)
-    if model == "tiny" and checkpoint is not None:
-        raise UserError("both --model tiny and --checkpoint given", "pass one of them")
-    model_id = TINY_ID if model == "tiny" else _checkpoint_id(checkpoint)
-    build_all(model_id, profile, artifacts, force=force, checkpoint=checkpoint)
+    build_all(model_id(model, checkpoint), profile, artifacts, force=force, checkpoint=checkpoint)
 
 
 @main.command()
@@ -148,14 +137,16 @@ def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, wi
 
     Never exports or builds: missing or stale artifacts stop it with the command that makes them.
     """
-    from ltx_trt.runtime import run as runner
+    from ltx_trt.commands import request
+    from ltx_trt.commands.run import run as generate
+    from ltx_trt.core import source
 
-    profile = runner.with_resident_gib(runner.select_profile(profile_name), resident_gib)
-    bucket = runner.select_bucket(profile, width, height, frames)
-    source = _source(model, checkpoint, gemma, upsampler, artifacts)
-    seed = runner.DEFAULT_SEED if seed is None else seed
-    runner.run(runner.RunRequest(prompt, profile, source, artifacts, bucket, seed, executor, output),
-               log=lambda line: click.echo(line))
+    profile = request.with_resident_gib(request.select_profile(profile_name), resident_gib)
+    bucket = request.select_bucket(profile, width, height, frames)
+    src = source.resolve(model, checkpoint, gemma, upsampler, artifacts)
+    seed = request.DEFAULT_SEED if seed is None else seed
+    generate(request.RunRequest(prompt, profile, src, artifacts, bucket, seed, executor, output),
+             log=lambda line: click.echo(line))
 
 
 @main.command()
@@ -163,27 +154,10 @@ def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, wi
 @_user_errors
 def doctor(artifacts):
     """What this machine can run: GPU, TensorRT backends, executors, the fitting profile, artifacts present."""
-    from ltx_trt.runtime.doctor import report
+    from ltx_trt.commands.doctor import report
 
     for line in report(artifacts):
         click.echo(line)
-
-
-def _source(model, checkpoint, gemma, upsampler, artifacts):
-    """The model files a run reads (the tiny model is not generated here: export does that)."""
-    from ltx_trt.runtime import source
-
-    if model == "tiny":
-        if checkpoint is not None:
-            raise UserError("both --model tiny and --checkpoint given", "pass one of them")
-        return source.tiny_source(artifacts)
-    return source.file_source(checkpoint, gemma, upsampler)
-
-
-def _checkpoint_id(checkpoint: Path | None) -> str:
-    if checkpoint is None:
-        raise UserError("no model given", "pass --model tiny or --checkpoint FILE")
-    return Path(checkpoint).stem
 
 
 if __name__ == "__main__":

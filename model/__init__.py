@@ -1,5 +1,5 @@
-"""ltx-core modules as plain-tensor components: construction, strict loading, export overrides.
+"""ltx-core modules as plain-tensor components: construction, strict loading, export overrides, weight
+readers for the runtime's weight stores, and the embedded tiny / synthetic model files.
 
-Used by export (to trace) and by the runtime's torch executor (to run). Imports neither
-ltx_trt.export nor ltx_trt.build_engines.
+Imports ltx_trt.core only (and torch, ltx-core, transformers).
 """

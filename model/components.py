@@ -2,12 +2,12 @@
 
 `build_module` must be called under `torch.device("meta")` for full-size work (weights are then
 loaded or streamed from the file). The Gemma text encoder is built in model/gemma.py.
-Imports torch and ltx-core; must not import export/ or build_engines/.
+Imports torch and ltx-core; of ltx_trt, imports core only.
 """
 
 import torch
 
-from ltx_trt.model.compat import install_torchaudio_placeholder
+from ltx_trt.core.compat import install_torchaudio_placeholder
 from ltx_trt.model.loading import KeyMap
 
 install_torchaudio_placeholder()

@@ -4,7 +4,7 @@ Each wrapper calls ltx-core's own code as ltx-pipelines' distilled pipeline does
 `VideoDecoder.forward` (untiled `decode_video` before its uint8 mapping) and `decode_audio`. No export
 override is needed. The upsampler draws weights from two files: its own and, for the latent
 statistics `upsample_video` un-normalises and re-normalises with, the main checkpoint.
-Imports torch and ltx-core; must not import export/ or build_engines/.
+Imports torch and ltx-core; of ltx_trt, imports core only.
 """
 
 from pathlib import Path
@@ -13,14 +13,14 @@ import torch
 from ltx_core.model.upsampler import upsample_video
 from ltx_core.model.video_vae.ops import PerChannelStatistics
 
+from ltx_trt.core.compat import install_torchaudio_placeholder
+from ltx_trt.core.errors import UserError
+from ltx_trt.core.plan import Graph
+from ltx_trt.core.shapes import VIDEO_LATENT_CHANNELS
 from ltx_trt.model import components
-from ltx_trt.model.compat import install_torchaudio_placeholder
 from ltx_trt.model.graph_modules import ComponentModel, random_like_spec
 from ltx_trt.model.loading import KEY_MAPS, KeyMap, key_mapping
 from ltx_trt.model.weights import assign_from_file, parameters_on_meta
-from ltx_trt.runtime.errors import UserError
-from ltx_trt.runtime.plan import Graph
-from ltx_trt.runtime.shapes import VIDEO_LATENT_CHANNELS
 
 install_torchaudio_placeholder()
 
@@ -91,7 +91,7 @@ def check_video_decoder_config(vae: dict, path: Path) -> None:
 
 
 def check_upsampler_config(config: dict, path: Path) -> None:
-    """The plan's upsampler graph doubles height and width only (runtime/shapes.py upsampler_specs)."""
+    """The plan's upsampler graph doubles height and width only (core/shapes.py upsampler_specs)."""
     if not config.get("spatial_upsample", True) or config.get("temporal_upsample", False) \
             or config.get("spatial_scale", 2.0) != 2.0:
         raise UserError(f"{path} is not an x2 spatial latent upsampler (config: {config})",

@@ -1,18 +1,18 @@
 """The opened weight files of one model: checkpoint, upsampler and Gemma folder, memory-mapped.
 
-Also the model dims (runtime/shapes.py ModelDims) read from their configs. Imports torch.
+Also the model dims (core/shapes.py ModelDims) read from their configs. Imports torch.
 """
 
 import json
 from functools import cached_property
 from pathlib import Path
 
+from ltx_trt.core.checkpoint import check_ltx23
+from ltx_trt.core.errors import UserError
+from ltx_trt.core.shapes import ModelDims
+from ltx_trt.core.source import ModelSource
 from ltx_trt.model.transformer_parts import layout_from_config
-from ltx_trt.model.weights import MappedFile
-from ltx_trt.runtime.checkpoint import check_ltx23
-from ltx_trt.runtime.errors import UserError
-from ltx_trt.runtime.shapes import ModelDims
-from ltx_trt.runtime.source import ModelSource
+from ltx_trt.model.weights import MappedFile, Origin, origin_of
 
 
 class ModelFiles:
@@ -30,6 +30,17 @@ class ModelFiles:
             raise UserError(f"{self.source.upsampler} has no config in its metadata",
                             "pass the official ltx-2.3-spatial-upscaler-x2 file with --upsampler")
         return mapped
+
+    @cached_property
+    def gemma_shards(self) -> list[MappedFile]:
+        from ltx_trt.model.gemma import open_shards
+
+        return open_shards(self.source.gemma)
+
+    def origin_of(self, tensor) -> Origin | None:
+        """Where a zero-copy weight's bytes lie in one of the files opened so far (None: not a view of one)."""
+        opened = [self.checkpoint, self.__dict__.get("upsampler"), *self.__dict__.get("gemma_shards", [])]
+        return origin_of(tensor, [f for f in opened if f is not None])
 
     @cached_property
     def upsampler_config(self) -> dict:

@@ -3,7 +3,7 @@
 For each component: how to build its ltx-core module from the model's files (weights memory-mapped),
 how to wrap it into a plain-tensor module whose forward takes the graph's inputs in spec order and
 returns its outputs in spec order, which overrides export needs, and valid random example inputs
-(for reference outputs and parity tests). Imports torch; must not import export/ or build_engines/.
+(for reference outputs and parity tests). Imports torch; of ltx_trt, imports core only.
 """
 
 import contextlib
@@ -12,9 +12,8 @@ from typing import Callable, ContextManager
 
 import torch
 
-from ltx_trt.runtime.plan import Graph
-
-TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "int64": torch.int64}
+from ltx_trt.core.dtypes import torch_dtype
+from ltx_trt.core.plan import Graph
 
 
 @dataclass(frozen=True)
@@ -87,7 +86,7 @@ def component_model(component: str) -> ComponentModel:
 
 def random_like_spec(spec, generator: torch.Generator) -> torch.Tensor:
     """Standard-normal floats (or zeros for ints) with a spec's shape and dtype."""
-    dtype = TORCH_DTYPES[spec.dtype]
+    dtype = torch_dtype(spec.dtype)
     if not dtype.is_floating_point:
         return torch.zeros(spec.shape, dtype=dtype)
     return torch.randn(spec.shape, generator=generator).to(dtype)
@@ -99,4 +98,4 @@ def call_wrapped(wrapper: torch.nn.Module, inputs: list[torch.Tensor]) -> list[t
     return list(outputs) if isinstance(outputs, (tuple, list)) else [outputs]
 
 
-__all__ = ["ComponentModel", "Graph", "PartGraph", "component_model", "random_like_spec", "call_wrapped", "TORCH_DTYPES"]
+__all__ = ["ComponentModel", "Graph", "PartGraph", "component_model", "random_like_spec", "call_wrapped"]

@@ -3,16 +3,16 @@
 Each component is one torch module built on the meta device by ltx-core's own configurators, plus
 a key map from the official single-file layout to the module's state_dict. Loading is strict: a
 missing or unexpected key, or a shape mismatch, is an error naming the first few offenders.
-Imports torch and ltx-core; must not import export/ or build_engines/.
+Imports torch and ltx-core; of ltx_trt, imports core only.
 """
 
 from dataclasses import dataclass
 
 import torch
 
-from ltx_trt.model.compat import install_torchaudio_placeholder
-from ltx_trt.runtime.checkpoint import Header
-from ltx_trt.runtime.errors import UserError
+from ltx_trt.core.checkpoint import Header
+from ltx_trt.core.compat import install_torchaudio_placeholder
+from ltx_trt.core.errors import UserError
 
 install_torchaudio_placeholder()
 

@@ -1,6 +1,6 @@
 """The LTX-2.3 22B architecture config, as stored in the checkpoint header, and its tiny variant.
 
-The full config is the one documented in shared/design/ltx23-model.md section 0.1; the tiny config
+The full config is LTX-2.3's header config (the `config` metadata of ltx-2.3-22b-*.safetensors); the tiny config
 keeps every structural flag and shrinks widths and depths so the whole pipeline runs on a CPU.
 Pure data; imports nothing heavy.
 """

@@ -3,10 +3,11 @@
 The same code writes the embedded tiny model and the full-size 22B stand-in: the tensor table comes
 from ltx-core modules built on the meta device, and tensors are generated and written one at a time
 (a streaming safetensors writer), so a 46 GB file never sits in RAM.
-Imports torch and ltx-core; must not import export/ or build_engines/.
+Imports torch and ltx-core; of ltx_trt, imports core only.
 """
 
 import json
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -56,13 +57,13 @@ def random_tensor(key: str, shape: tuple, seed: int, device: torch.device | str 
     if key.startswith("vocoder.") and (".convs" in key or ".conv_post." in key) and key.endswith(".weight"):
         # small residual/output convolutions, as in a trained vocoder; else activations reach 1e4 and
         # the waveform is clipped to +-1 almost everywhere
-        return 0.1 * values / max(1, int(torch.tensor(shape[1:]).prod())) ** 0.5
+        return 0.1 * values / max(1, math.prod(shape[1:])) ** 0.5
     last = key.rsplit(".", 1)[-1]
     if len(shape) == 1 and last == "weight":  # norm weights: near one
         return 1.0 + 0.1 * values
     if len(shape) == 1:  # biases, statistics, per-channel parameters
         return 0.02 * values
-    fan_in = max(1, int(torch.tensor(shape[1:]).prod()))
+    fan_in = max(1, math.prod(shape[1:]))
     return values / fan_in**0.5
 
 
@@ -73,7 +74,7 @@ def write_safetensors(path: Path, table: dict[str, tuple], metadata: dict, dtype
     itemsize = torch.tensor([], dtype=dtype).element_size()
     header, offset = {"__metadata__": metadata}, 0
     for key in keys:
-        nbytes = itemsize * int(torch.tensor(table[key][0]).prod())
+        nbytes = itemsize * math.prod(table[key][0])
         header[key] = {"dtype": _ST_DTYPES[dtype], "shape": list(table[key][0]), "data_offsets": [offset, offset + nbytes]}
         offset += nbytes
     raw = json.dumps(header, separators=(",", ":")).encode()

@@ -5,8 +5,7 @@ ltx-core's text projection and connectors.
 The text encoder's masks are built here from static ops (transformers' mask code exports as NonZero).
 Export-only overrides of the connector: the register fill as a static
 gather (ltx-core's uses boolean indexing), the out-of-place split RoPE and the no-op squeeze shim
-shared with the transformer. Imports torch, transformers and ltx-core; must not import export/ or
-build_engines/.
+shared with the transformer. Imports torch, transformers and ltx-core; of ltx_trt, imports core only.
 """
 
 import contextlib
@@ -16,12 +15,13 @@ from ltx_core.model.transformer import rope as ltx_rope
 from ltx_core.model.transformer.attention import Attention, AttentionFunction
 from ltx_core.text_encoders.gemma.embeddings_connector import Embeddings1DConnector
 
+from ltx_trt.core.dtypes import torch_dtype
+from ltx_trt.core.plan import Graph
 from ltx_trt.model import components
-from ltx_trt.model.graph_modules import TORCH_DTYPES, ComponentModel
+from ltx_trt.model.graph_modules import ComponentModel
 from ltx_trt.model.loading import KEY_MAPS, key_mapping
 from ltx_trt.model.transformer_graph import NoopSqueezeMode, apply_split_rotary_emb_out_of_place
 from ltx_trt.model.weights import assign_from_file, parameters_on_meta
-from ltx_trt.runtime.plan import Graph
 
 
 def left_padded_mask(length: int, valid: int) -> torch.Tensor:
@@ -143,7 +143,7 @@ def connector_inputs(processor: torch.nn.Module, graph: Graph, seed: int) -> lis
     generator = torch.Generator().manual_seed(seed)
     hidden, mask = graph.inputs
     valid = int(torch.randint(1, mask.shape[-1] + 1, (1,), generator=generator))
-    states = torch.randn(hidden.shape, generator=generator).to(TORCH_DTYPES[hidden.dtype])
+    states = torch.randn(hidden.shape, generator=generator).to(torch_dtype(hidden.dtype))
     return [states, left_padded_mask(mask.shape[-1], valid)]
 
 

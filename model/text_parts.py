@@ -7,7 +7,7 @@ share that graph: the runtime binds layer i's weights and, for sliding-window la
 mask and the local table; post is the final norm. Chained (runtime/chain.py TextChain) they return
 every hidden state GemmaTextEncoder.encode returns, as the text encoder graph did. Weights enter as
 inputs for the reasons of model/transformer_parts.py: a 12B engine does not build in 24 GB of RAM.
-Imports torch and transformers; must not import export/ or build_engines/.
+Imports torch and transformers; of ltx_trt, imports core only.
 """
 
 import contextlib
@@ -16,11 +16,12 @@ from typing import Callable
 
 import torch
 
+from ltx_trt.core.dtypes import torch_dtype
+from ltx_trt.core.plan import Graph
+from ltx_trt.core.shapes import CONTEXT_TOKENS, WEIGHT_PREFIX, ChainWeights
 from ltx_trt.model.gemma import gemma_state, text_encoder_skeleton
-from ltx_trt.model.graph_modules import TORCH_DTYPES, ComponentModel, PartGraph
+from ltx_trt.model.graph_modules import ComponentModel, PartGraph
 from ltx_trt.model.text_graphs import random_prompt, static_attention_masks
-from ltx_trt.runtime.plan import Graph
-from ltx_trt.runtime.shapes import CONTEXT_TOKENS, WEIGHT_PREFIX, ChainWeights
 
 LM = "model.model.language_model."  # the language model inside ltx-core's GemmaTextEncoder
 
@@ -118,7 +119,7 @@ def example_inputs(encoder: torch.nn.Module, graph: Graph, seed: int) -> list[to
     out = []
     for spec in graph.inputs:
         if spec.name.startswith(WEIGHT_PREFIX):
-            out.append(params[spec.name[len(WEIGHT_PREFIX):]].detach().to(TORCH_DTYPES[spec.dtype]))
+            out.append(params[spec.name[len(WEIGHT_PREFIX):]].detach().to(torch_dtype(spec.dtype)))
         elif spec.name in known:
             out.append(known[spec.name])
         else:
@@ -126,9 +127,9 @@ def example_inputs(encoder: torch.nn.Module, graph: Graph, seed: int) -> list[to
     return out
 
 
-def folder_reader(folder: Path, dtype: torch.dtype) -> Callable[[str, int, str], torch.Tensor]:
-    """(part, layer, name) -> the parameter, memory-mapped from the Gemma folder's shards."""
-    state = gemma_state(folder, dtype)
+def folder_reader(files, dtype: torch.dtype) -> Callable[[str, int, str], torch.Tensor]:
+    """(part, layer, name) -> the parameter, memory-mapped from the Gemma folder's shards (files: ModelFiles)."""
+    state = gemma_state(files.gemma_shards, files.source.gemma, dtype)
 
     def read(part: str, layer: int, name: str) -> torch.Tensor:
         return state[LM + (f"layers.{layer}.{name}" if part == "block" else name)]
@@ -139,16 +140,6 @@ def folder_reader(folder: Path, dtype: torch.dtype) -> Callable[[str, int, str],
 def model_reader(encoder: torch.nn.Module) -> Callable[[str, int, str], torch.Tensor]:
     """(part, layer, name) -> the parameter of a loaded encoder (tests)."""
     return lambda part, layer, name: part_parameters(encoder, part, layer)[name]
-
-
-def text_chain(inner, graph: Graph, layout: ChainWeights, sliding: tuple[int, ...], read, dtype: torch.dtype,
-               device: torch.device, budget_bytes: int | None = None, log=None):
-    """A TextChain over `inner` for the logical text encoder graph, weights from `read` (packed on first run)."""
-    from ltx_trt.runtime.chain import TextChain
-    from ltx_trt.runtime.weight_store import store_factory
-
-    make = store_factory(layout, read, dtype, device, budget_bytes, "text encoder", log)
-    return TextChain(inner, graph, make, layout.blocks, sliding, device)
 
 
 def build(files, dtype: torch.dtype):

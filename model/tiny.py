@@ -2,7 +2,7 @@
 
 Same key layout and structural config as the 22B release, tiny widths and depths; nothing is ever
 downloaded. Generated once into a folder (atomically: a `.partial` folder renamed when complete).
-Imports torch, ltx-core, transformers/tokenizers; must not import export/ or build_engines/.
+Imports torch, ltx-core, transformers/tokenizers; of ltx_trt, imports core only.
 """
 
 import json
@@ -37,7 +37,7 @@ def ensure_tiny_model(folder: Path, log=print) -> None:
 
 def write_tiny_model(folder: Path) -> None:
     from ltx_trt.model import synthetic
-    from ltx_trt.model.gemma import write_tiny_gemma
+    from ltx_trt.model.gemma_synthetic import write_tiny_gemma
 
     synthetic.write_ltx_checkpoint(folder / "ltx-2.3-tiny.safetensors", ltx23_config.tiny_config(),
                                    TINY_GEMMA_HIDDEN, TINY_GEMMA_LAYERS, seed=SEED,

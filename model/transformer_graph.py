@@ -4,7 +4,7 @@ The parts call ltx-core's own preprocessors, blocks and output head; the RoPE co
 inputs (computed on the host by the same reference code, runtime/rope.py). Export-only overrides: an
 out-of-place split RoPE (the original writes into views with addcmul_, which exports as ScatterND)
 and no-op `squeeze(dim)` calls that the exporter turns into invalid Squeeze nodes.
-Imports torch and ltx-core; must not import export/ or build_engines/.
+Imports torch and ltx-core; of ltx_trt, imports core only.
 """
 
 import contextlib
@@ -12,12 +12,14 @@ import contextlib
 import torch
 from ltx_core.model.transformer import rope as ltx_rope
 
+from ltx_trt.core.components import MODALITIES
+from ltx_trt.core.dtypes import torch_dtype
+from ltx_trt.core.plan import Graph
+from ltx_trt.core.shapes import WEIGHT_PREFIX
 from ltx_trt.model import components, transformer_parts
-from ltx_trt.model.graph_modules import TORCH_DTYPES, ComponentModel
+from ltx_trt.model.graph_modules import ComponentModel
 from ltx_trt.model.loading import KEY_MAPS, key_mapping
 from ltx_trt.model.weights import assign_from_file, parameters_on_meta
-from ltx_trt.runtime.plan import Graph
-from ltx_trt.runtime.shapes import MODALITIES, WEIGHT_PREFIX
 
 
 def build(files, dtype: torch.dtype) -> torch.nn.Module:
@@ -76,12 +78,12 @@ def example_inputs(model: torch.nn.Module, graph: Graph, seed: int) -> list[torc
     sigma = {m: torch.rand(1, generator=generator) * 0.9 + 0.05 for m in MODALITIES}
     tables = {}
     if any(s.name == "video_rope_cos" for s in graph.inputs):
-        rope_dtype = TORCH_DTYPES[next(s.dtype for s in graph.inputs if s.name == "video_rope_cos")]
+        rope_dtype = torch_dtype(next(s.dtype for s in graph.inputs if s.name == "video_rope_cos"))
         tables = {f"{prefix}_{cs}": t for prefix, pair in reference_rope_tables(model, graph.grid, 24, rope_dtype).items()
                   for cs, t in zip(("cos", "sin"), pair)}
     out = []
     for spec in graph.inputs:
-        dtype = TORCH_DTYPES[spec.dtype]
+        dtype = torch_dtype(spec.dtype)
         modality = spec.name.split("_")[0]
         if spec.name.startswith(WEIGHT_PREFIX):
             out.append(params[spec.name[len(WEIGHT_PREFIX):]].detach().to(dtype))

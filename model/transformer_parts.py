@@ -3,10 +3,10 @@
 pre runs ltx-core's two args preprocessors (patchify + the AdaLN embeddings of the timesteps and
 sigmas); block runs one ltx-core transformer block (all 48 share its graph: the runtime binds block
 i's weights); post runs ltx-core's output head. Chained (runtime/chain.py) they compute what the
-whole model computes. Parameters enter through `torch.func.functional_call`, so an exported part
-holds no weight at all: engines stay small and build in seconds whatever the model size, and one
+whole model computes. Parameters are graph inputs bound for the call (graph_modules.PartGraph), so an
+exported part holds no weight at all: engines stay small and build in seconds whatever the model size, and one
 copy of the weights (the checkpoint) serves every bucket and stage. DESIGN.md says why.
-Imports torch and ltx-core; must not import export/ or build_engines/.
+Imports torch and ltx-core; of ltx_trt, imports core only.
 """
 
 import contextlib
@@ -17,12 +17,13 @@ from ltx_core.guidance.perturbations import BatchedPerturbationConfig
 from ltx_core.model.transformer.modality import Modality
 from ltx_core.model.transformer.transformer_args import TransformerArgs
 
+from ltx_trt.core.components import MODALITIES
+from ltx_trt.core.plan import Graph
+from ltx_trt.core.shapes import WEIGHT_PREFIX, ChainWeights
 from ltx_trt.model import components
 from ltx_trt.model.graph_modules import PartGraph
 from ltx_trt.model.loading import KEY_MAPS
 from ltx_trt.model.weights import parameters_on_meta
-from ltx_trt.runtime.plan import Graph
-from ltx_trt.runtime.shapes import MODALITIES, WEIGHT_PREFIX, ChainWeights
 
 _POST = ("scale_shift_table", "audio_scale_shift_table", "norm_out.", "audio_norm_out.", "proj_out.",
          "audio_proj_out.")
@@ -172,14 +173,3 @@ def part_modules(config: dict, graphs: list[Graph]) -> dict[str, PartGraph]:
     """The torch executor's modules for the parts of logical transformer graphs (one meta model for all)."""
     meta = meta_transformer(config)
     return {part.key: wrap_part(meta, part) for g in graphs for part in g.parts}
-
-
-def block_chain(inner, graphs: list[Graph], layout: ChainWeights, read, dtype: torch.dtype,
-                device: torch.device, budget_bytes: int | None = None, log=None):
-    """A BlockChain over `inner` for the logical transformer graphs among `graphs`, weights from `read`
-    (packed on the chain's first run; `log` gets one line about what is resident then)."""
-    from ltx_trt.runtime.chain import BlockChain
-    from ltx_trt.runtime.weight_store import store_factory
-
-    return BlockChain(inner, graphs, store_factory(layout, read, dtype, device, budget_bytes, "transformer", log),
-                      layout.blocks, device)

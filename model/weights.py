@@ -2,9 +2,9 @@
 
 A component is built with its parameters on the meta device (buffers computed at init stay real),
 then every tensor is assigned from the file: zero-copy when the file already holds the wanted dtype,
-converted otherwise. Each zero-copy tensor's origin (file, key) is remembered by storage address, so
-the exporter can point ONNX external data at the same bytes instead of copying 38 GB.
-Imports torch only; must not import export/ or build_engines/.
+converted otherwise. A file answers where a zero-copy tensor's bytes lie in it (`MappedFile.origin`, by
+address within its mapping), so the exporter can point ONNX external data at the same bytes instead of
+copying 38 GB. Imports torch and ltx_trt.core only.
 """
 
 import contextlib
@@ -15,11 +15,8 @@ from pathlib import Path
 
 import torch
 
-from ltx_trt.runtime.checkpoint import Header, read_header
-
-_TORCH_DTYPES = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16, "I64": torch.int64,
-                 "F8_E4M3": torch.float8_e4m3fn}
-
+from ltx_trt.core.checkpoint import Header, read_header
+from ltx_trt.core.dtypes import BY_SAFETENSORS, torch_dtype
 
 @dataclass(frozen=True)
 class Origin:
@@ -36,36 +33,48 @@ class MappedFile:
     kernel's overcommit accounting on a 24 GB machine (ENOMEM). Weights are never written in place.
     """
 
-    _origins: dict[int, Origin] = {}  # data_ptr -> origin, for every zero-copy tensor ever handed out
-
     def __init__(self, path: Path) -> None:
         self.header: Header = read_header(path)
         with Path(path).open("rb") as f:
             self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        self._base = self._bytes(0, 1).data_ptr()  # the mapping's address: tensors' offsets are relative to it
+        self._keys = {self.header.data_start + info["data_offsets"][0]: key
+                      for key, info in self.header.tensors.items() if info["data_offsets"][1] > info["data_offsets"][0]}
 
     def tensor(self, key: str, dtype: torch.dtype | None = None) -> torch.Tensor:
         info = self.header.tensors[key]
         begin, end = info["data_offsets"]
-        stored = _TORCH_DTYPES[info["dtype"]]
+        stored = torch_dtype(BY_SAFETENSORS[info["dtype"]].name)
         offset = self.header.data_start + begin
         if end == begin:
             return torch.empty(info["shape"], dtype=dtype or stored)
-        with warnings.catch_warnings():  # "non-writable buffer": intended, weights are read-only
-            warnings.simplefilter("ignore", UserWarning)
-            flat = torch.frombuffer(self._map, dtype=torch.uint8, count=end - begin, offset=offset)
-        tensor = flat.view(stored).reshape(info["shape"])
+        tensor = self._bytes(offset, end - begin).view(stored).reshape(info["shape"])
         if dtype is not None and dtype != stored:
-            return tensor.to(dtype)  # a converted copy: no origin, the exporter writes its own data
-        MappedFile._origins[tensor.data_ptr()] = Origin(self.header.path, key, offset, end - begin)
+            return tensor.to(dtype)  # a converted copy: not in the file, the exporter writes its own data
         return tensor
 
+    def origin(self, tensor: torch.Tensor) -> Origin | None:
+        """Where `tensor`'s bytes lie in this file, if it is an unchanged view of one whole stored tensor."""
+        if tensor.device.type != "cpu" or not tensor.is_contiguous():
+            return None
+        offset = tensor.data_ptr() - self._base
+        key = self._keys.get(offset)
+        if key is None:
+            return None
+        begin, end = self.header.tensors[key]["data_offsets"]
+        if tensor.numel() * tensor.element_size() != end - begin:
+            return None
+        return Origin(self.header.path, key, offset, end - begin)
 
-def origin_of(tensor: torch.Tensor) -> Origin | None:
-    """Where a zero-copy tensor's bytes live in its file, if it is one (and has the stored layout)."""
-    origin = MappedFile._origins.get(tensor.data_ptr())
-    if origin is None or not tensor.is_contiguous() or tensor.numel() * tensor.element_size() != origin.nbytes:
-        return None
-    return origin
+    def _bytes(self, offset: int, count: int) -> torch.Tensor:
+        with warnings.catch_warnings():  # "non-writable buffer": intended, weights are read-only
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.frombuffer(self._map, dtype=torch.uint8, count=count, offset=offset)
+
+
+def origin_of(tensor: torch.Tensor, files: list[MappedFile]) -> Origin | None:
+    """The origin of a zero-copy tensor in whichever of `files` it views, or None (a copy, or not a weight)."""
+    return next((o for o in (f.origin(tensor) for f in files) if o is not None), None)
 
 
 @contextlib.contextmanager
@@ -90,7 +99,7 @@ def assign_from_file(module: torch.nn.Module, mapped: MappedFile, mapping: dict[
     """Assign every state_dict entry from the file (strictly), floating tensors in `dtype`."""
     state = {}
     for module_key, file_key in mapping.items():
-        stored = _TORCH_DTYPES[mapped.header.tensors[file_key]["dtype"]]
+        stored = torch_dtype(BY_SAFETENSORS[mapped.header.tensors[file_key]["dtype"]].name)
         state[module_key] = mapped.tensor(file_key, dtype if stored.is_floating_point else None)
     module.load_state_dict(state, strict=True, assign=True)
     leftovers = [name for name, t in list(module.named_parameters()) + list(module.named_buffers()) if t.is_meta]

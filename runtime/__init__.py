@@ -1,4 +1,5 @@
-"""The lowest layer: shapes, profiles, manifests, errors, executors and the denoising loop.
+"""What runs a generation: executors, the chained parts with their weight stores, the denoising step and
+loop, the sampler arithmetic, RoPE tables, media output, progress, device discovery.
 
-Imports neither ltx_trt.export nor ltx_trt.build_engines.
+Imports ltx_trt.core only (and torch, ltx-core / ltx-pipelines for their sampling and tokenizer code).
 """

@@ -1,22 +1,31 @@
 """The transformer and the text encoder as chains of engines: pre, one block graph once per block, post.
 
 `BlockChain` (transformer) and `TextChain` (Gemma-3) are executors: asked to run their logical graph
-(runtime/plan.py), they run its three physical parts through the inner executor (TensorRT engines,
+(core/plan.py), they run its three physical parts through the inner executor (TensorRT engines,
 ONNX Runtime sessions or torch modules), binding block i's weights from a WeightStore and swapping
 two hidden-state buffers between blocks. Every intermediate buffer is allocated once, when the chain
 is made; the WeightStore is made by `make_store` on the chain's first run and closed when its graphs
 are released, so that the text encoder's and the transformer's weights are never on the device
-together. Other graphs pass straight through to the inner executor. Imports torch and runtime only.
+together. Other graphs pass straight through to the inner executor. Imports torch and ltx_trt.core / runtime only.
 """
 
 from typing import Callable
 
 import torch
 
+from ltx_trt.core.components import MODALITIES
+from ltx_trt.core.plan import Graph
+from ltx_trt.core.shapes import WEIGHT_PREFIX
+from ltx_trt.core.shapes import ChainWeights
 from ltx_trt.runtime.executors import Executor, allocate
-from ltx_trt.runtime.plan import Graph
-from ltx_trt.runtime.shapes import MODALITIES, WEIGHT_PREFIX
-from ltx_trt.runtime.weight_store import WeightStore
+from ltx_trt.runtime.weight_store import WeightStore, store_factory
+
+
+def chain_buffer_bytes(graph: Graph) -> int:
+    """Bytes of the intermediate buffers a chain allocates for a logical graph (_Buffers, TextChain): the
+    pre part's outputs plus a second copy of each hidden state, which the blocks swap between."""
+    carried = graph.parts[0].outputs
+    return sum(s.nbytes for s in carried) + sum(s.nbytes for s in carried if s.name.endswith("_hidden"))
 
 
 class _Buffers:
@@ -120,6 +129,21 @@ class TextChain:
             if self.store is not None:
                 self.store.close()
         self.inner.release(keys)
+
+
+def block_chain(inner, graphs: list[Graph], layout: ChainWeights, read, dtype: torch.dtype,
+                device: torch.device, budget_bytes: int | None = None, log=None):
+    """A BlockChain over `inner` for the logical transformer graphs among `graphs`, weights from `read`
+    (packed on the chain's first run; `log` gets one line about what is resident then)."""
+    return BlockChain(inner, graphs, store_factory(layout, read, dtype, device, budget_bytes, "transformer", log),
+                      layout.blocks, device)
+
+
+def text_chain(inner, graph: Graph, layout: ChainWeights, sliding: tuple[int, ...], read, dtype: torch.dtype,
+               device: torch.device, budget_bytes: int | None = None, log=None):
+    """A TextChain over `inner` for the logical text encoder graph, weights from `read` (packed on first run)."""
+    make = store_factory(layout, read, dtype, device, budget_bytes, "text encoder", log)
+    return TextChain(inner, graph, make, layout.blocks, sliding, device)
 
 
 def _pick(part: Graph, available: dict[str, torch.Tensor], weights: dict[str, torch.Tensor]) -> dict:

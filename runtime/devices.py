@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-BACKENDS = ("tensorrt_rtx", "tensorrt")
+
 
 
 @dataclass(frozen=True)

@@ -2,15 +2,16 @@
 
 Follows ltx-pipelines' `denoise_audio_video` + `euler_denoising_loop` for the distilled pipeline:
 video noise is drawn before audio noise from the one generator of the run, both noised with the
-stage's first sigma as the noise scale. Imports torch and runtime only.
+stage's first sigma as the noise scale. Imports torch and ltx_trt.core / runtime only.
 """
 
 from typing import Callable
 
 import torch
 
+from ltx_trt.core.components import MODALITIES
 from ltx_trt.runtime import sampling
-from ltx_trt.runtime.step import MODALITIES, Step
+from ltx_trt.runtime.step import Step
 
 
 def denoise(step: Step, generator: torch.Generator, clean: dict[str, torch.Tensor | None],

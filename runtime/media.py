@@ -15,7 +15,7 @@ from typing import Iterable
 import av
 import torch
 
-from ltx_trt.runtime.errors import UserError
+from ltx_trt.core.errors import UserError
 
 
 def write_mp4(path: Path, video: torch.Tensor | Iterable[torch.Tensor], fps: float,

@@ -15,18 +15,19 @@ import torch
 from ltx_core.components.patchifiers import AudioPatchifier, VideoLatentPatchifier
 from ltx_core.types import AudioLatentShape, VideoLatentShape
 
-from ltx_trt.runtime import media, rope, sampling, shapes
+from ltx_trt.core import shapes
+from ltx_trt.core.plan import Graph
+from ltx_trt.core.profiles import Bucket
+from ltx_trt.runtime import media, rope, sampling
 from ltx_trt.runtime.executors import Executor, allocate
 from ltx_trt.runtime.loop import denoise
-from ltx_trt.runtime.plan import Graph
-from ltx_trt.runtime.profiles import Bucket
 from ltx_trt.runtime.progress import Progress
 from ltx_trt.runtime.step import Step
 
 
 @dataclass(frozen=True)
 class BucketGraphs:
-    """The graphs one generation runs, picked from runtime.plan by component and variant."""
+    """The graphs one generation runs, picked from core.plan by component and variant."""
 
     text_encoder: Graph
     connector: Graph

@@ -20,7 +20,7 @@ from ltx_core.model.transformer.rope import (
 from ltx_core.tools import AudioLatentTools, VideoLatentTools
 from ltx_core.types import AudioLatentShape, VideoLatentShape
 
-from ltx_trt.runtime.shapes import AUDIO_LATENT_CHANNELS, AUDIO_MEL_BINS, VIDEO_LATENT_CHANNELS, Grid
+from ltx_trt.core.shapes import AUDIO_LATENT_CHANNELS, AUDIO_MEL_BINS, VIDEO_LATENT_CHANNELS, Grid
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ def distilled_sigma_values() -> tuple[tuple[float, ...], tuple[float, ...]]:
     torchaudio, absent on CPU machines: model.compat installs a placeholder), so this costs a few
     seconds once.
     """
-    from ltx_trt.model.compat import install_torchaudio_placeholder
+    from ltx_trt.core.compat import install_torchaudio_placeholder
 
     install_torchaudio_placeholder()
     from ltx_pipelines.utils.constants import DISTILLED_SIGMA_VALUES, STAGE_2_DISTILLED_SIGMA_VALUES

@@ -3,16 +3,15 @@
 `Step` owns the graph's I/O buffers (named by the ONNX I/O names), the sampler scratch, the sigma
 tables and the step index, all on one device. The step reads sigma through the device-side index
 and writes everything in place, so the same function runs eagerly or is captured once in a CUDA
-graph and replayed for every step with no host sync. Imports torch and runtime only.
+graph and replayed for every step with no host sync. Imports torch and ltx_trt.core / runtime only.
 """
 
 import torch
 
+from ltx_trt.core.components import MODALITIES
+from ltx_trt.core.plan import Graph
 from ltx_trt.runtime import sampling
 from ltx_trt.runtime.executors import Executor, allocate
-from ltx_trt.runtime.plan import Graph
-
-MODALITIES = ("video", "audio")
 
 
 class Step:

@@ -6,17 +6,18 @@ Blocks 0..k-1 stay on the device (k from the byte budget); the others live in pi
 are copied into one of two device slots on a copy stream, ahead of use: block j+2's copy starts as
 soon as block j has finished with the slot, so copies overlap compute. All of it is plain stream and
 event work on preallocated buffers, so a step that uses the store can be captured in a CUDA graph.
-Imports torch and runtime only (the checkpoint tensors come from a callable).
+Imports torch and ltx_trt.core / runtime only (the checkpoint tensors come from a callable).
 """
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
 import psutil
 import torch
 
-from ltx_trt.runtime.errors import UserError
-from ltx_trt.runtime.shapes import WEIGHT_PREFIX, ChainWeights
+from ltx_trt.core.errors import UserError
+from ltx_trt.core.shapes import WEIGHT_PREFIX, ChainWeights
 
 ALIGN = 256  # bytes: every tensor of a pack starts on a 256-byte boundary
 HOST_RESERVE = 2 * 2**30  # bytes of RAM left to everything else when pinning the streamed blocks
@@ -34,9 +35,7 @@ class PackLayout:
         entries, offset = [], 0
         item = torch.empty((), dtype=dtype).element_size()
         for name, shape in params:
-            n = item
-            for d in shape:
-                n *= d
+            n = item * math.prod(shape)
             entries.append((WEIGHT_PREFIX + name, tuple(shape), offset, n))
             offset += -(-n // ALIGN) * ALIGN
         return cls(tuple(entries), offset)

@@ -41,7 +41,7 @@ def tiny_ltx_files(tmp_path_factory):
     stub: enough for the transformer, connector and decoders, without generating a Gemma folder."""
     from ltx_trt.model import ltx23_config, synthetic
     from ltx_trt.model.files import ModelFiles
-    from ltx_trt.runtime.source import ModelSource
+    from ltx_trt.core.source import ModelSource
 
     folder = tmp_path_factory.mktemp("tiny-ltx")
     synthetic.write_ltx_checkpoint(folder / "ltx.safetensors", ltx23_config.tiny_config(), 64, 4,

@@ -10,9 +10,8 @@ from typing import Protocol
 
 import torch
 
-# Graph spec dtype names (runtime.shapes.TensorSpec.dtype) as torch dtypes.
-TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16,
-                "int64": torch.int64, "int32": torch.int32, "bool": torch.bool}
+from ltx_trt.core.dtypes import torch_dtype
+
 
 
 class Executor(Protocol):
@@ -27,4 +26,4 @@ class Executor(Protocol):
 
 def allocate(specs, device: torch.device) -> dict[str, torch.Tensor]:
     """Zero-filled buffers for a graph's tensor specs, in spec order: the one place I/O is allocated."""
-    return {s.name: torch.zeros(s.shape, dtype=TORCH_DTYPES[s.dtype], device=device) for s in specs}
+    return {s.name: torch.zeros(s.shape, dtype=torch_dtype(s.dtype), device=device) for s in specs}

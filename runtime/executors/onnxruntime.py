@@ -11,11 +11,9 @@ from pathlib import Path
 
 import torch
 
-from ltx_trt.runtime.errors import UserError
+from ltx_trt.core.dtypes import DTYPES
+from ltx_trt.core.errors import UserError
 
-# torch dtype -> ONNX TensorProto element type (what IOBinding.bind_input accepts besides numpy types)
-ONNX_ELEMENT_TYPES = {torch.float32: 1, torch.int64: 7, torch.int32: 6, torch.bool: 9, torch.float16: 10,
-                      torch.bfloat16: 16}
 CPU = "CPUExecutionProvider"
 
 
@@ -112,7 +110,7 @@ def _placement(name: str, tensor: torch.Tensor) -> tuple:
         raise ValueError(f"buffer {name} must be contiguous to be bound by address")
     device_type = "cuda" if tensor.is_cuda else "cpu"
     device_id = tensor.device.index or 0
-    return device_type, device_id, ONNX_ELEMENT_TYPES[tensor.dtype], list(tensor.shape), tensor.data_ptr()
+    return device_type, device_id, DTYPES[str(tensor.dtype).removeprefix("torch.")].onnx, list(tensor.shape), tensor.data_ptr()
 
 
 def _fp32_model_bytes(path: Path) -> bytes:

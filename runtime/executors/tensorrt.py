@@ -15,22 +15,19 @@ from pathlib import Path
 
 import torch
 
-from ltx_trt.runtime.errors import UserError
+from ltx_trt.core.backends import PIP_INSTALL
+from ltx_trt.core.dtypes import BY_TENSORRT, torch_dtype
+from ltx_trt.core.errors import UserError
 
-PIP = {"tensorrt_rtx": "pip install tensorrt-rtx",
-       "tensorrt": "pip install tensorrt-cu13 --extra-index-url https://pypi.nvidia.com"}
-# TensorRT DataType names -> torch dtypes
-TORCH_OF_TRT = {"FLOAT": torch.float32, "HALF": torch.float16, "BF16": torch.bfloat16, "INT64": torch.int64,
-                "INT32": torch.int32, "INT8": torch.int8, "UINT8": torch.uint8, "BOOL": torch.bool}
 
 
 def import_backend(name: str):
-    if name not in PIP:
+    if name not in PIP_INSTALL:
         raise UserError(f"unknown TensorRT backend {name!r} in the engine manifest", "rebuild: ltx-trt build-engines")
     try:
         return importlib.import_module(name)
     except ImportError as err:
-        raise UserError(f"the engines were built with {name}, which is not installed ({err})", PIP[name]) from err
+        raise UserError(f"the engines were built with {name}, which is not installed ({err})", PIP_INSTALL[name]) from err
 
 
 def check_binding(name: str, shape: tuple[int, ...], dtype: torch.dtype, tensor: torch.Tensor | None) -> None:
@@ -101,7 +98,7 @@ class Engine:
         """Bind every I/O tensor to the buffer of the same name, after checking shape and dtype."""
         for name in self.names:
             shape = tuple(self.engine.get_tensor_shape(name))
-            dtype = TORCH_OF_TRT[self.engine.get_tensor_dtype(name).name]
+            dtype = torch_dtype(BY_TENSORRT[self.engine.get_tensor_dtype(name).name].name)
             check_binding(name, shape, dtype, tensors.get(name))
             self.context.set_tensor_address(name, tensors[name].data_ptr())
         self.bound = {name: tensors[name].data_ptr() for name in self.names}

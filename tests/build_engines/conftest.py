@@ -1,7 +1,7 @@
 """Tiny exports for the build-stage tests: small ONNX graphs plus an export manifest of the real format.
 
-Until the exporter lands these stand in for `ltx-trt export`; build_all must accept any manifest of
-this format. Each graph is one Linear (64 x 64, seeded) in the profile's precision; two keep their
+They stand in for `ltx-trt export` where a build test needs seconds, not the tiny model's export;
+build_all accepts any manifest of this format. Each graph is one Linear (64 x 64, seeded) in the profile's precision; two keep their
 weights outside the .onnx, in the two ways the exporter does (see WEIGHTS).
 """
 
@@ -16,10 +16,10 @@ import pytest
 from onnx import TensorProto, helper
 from onnx.external_data_helper import set_external_data
 
-from ltx_trt.runtime.checkpoint import read_header
-from ltx_trt.runtime.manifest import sha256_file, write_atomic
-from ltx_trt.runtime.profiles import PROFILES_DIR, Profile, parse_profile, profile_sha256
-from ltx_trt.runtime.source import onnx_dir
+from ltx_trt.core.checkpoint import read_header
+from ltx_trt.core.manifest import sha256_file, write_atomic
+from ltx_trt.core.profiles import PROFILES_DIR, Profile, parse_profile, profile_sha256
+from ltx_trt.core.source import onnx_dir
 
 WIDTH = 64
 ONNX_DTYPES = {"bf16": (TensorProto.BFLOAT16, "bfloat16", 2), "fp32": (TensorProto.FLOAT, "float32", 4)}

@@ -6,9 +6,9 @@ import pytest
 
 from conftest import corrupt_graph, edit_profile, weight_bytes
 from ltx_trt.build_engines.build import build_all
-from ltx_trt.runtime.errors import UserError
-from ltx_trt.runtime.manifest import sha256_file
-from ltx_trt.runtime.profiles import available_profiles, load_profile
+from ltx_trt.core.errors import UserError
+from ltx_trt.core.manifest import sha256_file
+from ltx_trt.core.profiles import available_profiles, load_profile
 
 pytest.importorskip("tensorrt_rtx", reason="tensorrt_rtx is not installed (pip install tensorrt-rtx)")
 

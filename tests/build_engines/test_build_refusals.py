@@ -8,9 +8,10 @@ import types
 import pytest
 
 from conftest import edit_profile
-from ltx_trt.build_engines.build import build_all, export_command
-from ltx_trt.runtime.errors import UserError
-from ltx_trt.runtime.profiles import load_profile
+from ltx_trt.build_engines.build import build_all
+from ltx_trt.core.errors import UserError
+from ltx_trt.core.profiles import load_profile
+from ltx_trt.core.source import export_command
 
 pytest.importorskip("tensorrt_rtx", reason="tensorrt_rtx is not installed (pip install tensorrt-rtx)")
 

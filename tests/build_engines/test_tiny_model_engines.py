@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from ltx_trt.cli import main
-from ltx_trt.runtime.manifest import sha256_file
-from ltx_trt.runtime.profiles import load_profile
+from ltx_trt.core.manifest import sha256_file
+from ltx_trt.core.profiles import load_profile
 
 pytest.importorskip("tensorrt_rtx", reason="needs the tensorrt-rtx package (pip install tensorrt-rtx)")
 

@@ -13,8 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from ltx_trt.cli import main
-from ltx_trt.runtime import devices, shapes
-from ltx_trt.runtime.profiles import load_profile
+from ltx_trt.core import shapes
+from ltx_trt.core.profiles import load_profile
+from ltx_trt.runtime import devices
 
 PROFILE = "rtx4090"
 BUCKET = load_profile(PROFILE).buckets[0]
@@ -181,7 +182,7 @@ def test_run_refuses_tensorrt_without_a_gpu(linked, monkeypatch):
 
 
 def test_auto_says_why_it_picks_each_executor():
-    from ltx_trt.runtime.run import choose_executor
+    from ltx_trt.commands.choice import choose_executor
 
     profile = load_profile(PROFILE)
     kind, why = choose_executor("auto", profile, None)
@@ -215,7 +216,7 @@ def test_doctor_names_the_profile_that_fits_the_gpu(tmp_path, monkeypatch):
 
 
 def test_run_without_gpu_flag_picks_the_profile_that_fits(monkeypatch):
-    from ltx_trt.runtime.run import select_profile
+    from ltx_trt.commands.request import select_profile
 
     monkeypatch.setattr(devices, "cuda_gpu", lambda: RTX4090)
     assert select_profile(None).name == "rtx4090"

@@ -19,18 +19,18 @@ from ltx_core.model.video_vae.model_configurator import (
 )
 from ltx_core.model.video_vae.ops import PerChannelStatistics
 
+from ltx_trt.core import shapes
+from ltx_trt.core.errors import UserError
+from ltx_trt.core.plan import bucket_graphs
+from ltx_trt.core.profiles import Bucket, available_profiles, load_profile
+from ltx_trt.core.source import ModelSource
 from ltx_trt.export import onnx_export
 from ltx_trt.export.checks import check_graph
-from ltx_trt.export.reference import relative_l2
 from ltx_trt.model import components, decoder_graphs, ltx23_config, synthetic
 from ltx_trt.model.files import ModelFiles
 from ltx_trt.model.transformer_parts import layout_from_config
-from ltx_trt.runtime import shapes
-from ltx_trt.runtime.errors import UserError
-from ltx_trt.runtime.plan import bucket_graphs
-from ltx_trt.runtime.profiles import Bucket, available_profiles, load_profile
-from ltx_trt.runtime.source import ModelSource
-from ltx_trt.runtime.tolerances import RELATIVE_L2
+from tests.reference import relative_l2
+from tests.reference import RELATIVE_L2
 
 from ltx_core.model.audio_vae import (  # noqa: E402, I001  (ltx_trt.model installed the torchaudio placeholder)
     AUDIO_VAE_DECODER_COMFY_KEYS_FILTER,
@@ -73,7 +73,7 @@ def export(files, component: str, precision: str, folder):
     module = model.build(files, {"fp32": torch.float32, "bf16": torch.bfloat16}[precision])
     wrapper = model.wrap(module, graph)
     ir_model = onnx_export.trace(wrapper, model.example_inputs(module, graph, seed=0), graph, model.export_overrides)
-    data_files = onnx_export.save(ir_model, wrapper, folder, graph.key)
+    data_files = onnx_export.save(ir_model, wrapper, folder, graph.key, files.origin_of)
     check_graph(onnx.load(folder / f"{graph.key}.onnx", load_external_data=False), graph)
     return graph, module, data_files
 

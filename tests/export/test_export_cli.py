@@ -8,11 +8,11 @@ import pytest
 from click.testing import CliRunner
 
 from ltx_trt.cli import main
+from ltx_trt.core.components import COMPONENTS
+from ltx_trt.core.manifest import sha256_file
+from ltx_trt.core.profiles import load_profile
 from ltx_trt.export.checks import FORBIDDEN_OPS, op_counts
-from ltx_trt.export.reference import read_reference
-from ltx_trt.runtime.components import COMPONENTS
-from ltx_trt.runtime.manifest import sha256_file
-from ltx_trt.runtime.profiles import load_profile
+from tests.reference import read_reference
 
 
 def test_tiny_export_writes_every_component_and_a_manifest(tiny_export):

@@ -5,7 +5,6 @@ states as GemmaTextEncoder.encode gets them, and EmbeddingsProcessor.process_hid
 
 import hashlib
 import json
-import os
 import types
 from pathlib import Path
 
@@ -15,19 +14,19 @@ import onnxruntime
 import pytest
 import torch
 
+from ltx_trt.core import shapes
+from ltx_trt.core.errors import UserError
+from ltx_trt.core.plan import Graph
+from ltx_trt.core.shapes import CONTEXT_TOKENS, TensorSpec
+from ltx_trt.core.source import ModelSource
 from ltx_trt.export import onnx_export
 from ltx_trt.export.checks import check_graph
-from ltx_trt.export.reference import relative_l2
-from ltx_trt.model import gemma, ltx23_config, synthetic, text_graphs, text_parts
+from ltx_trt.model import gemma, gemma_synthetic, gemma_tokenizer, ltx23_config, synthetic, text_graphs, text_parts
 from ltx_trt.model.files import ModelFiles
 from ltx_trt.model.weights import origin_of
-from ltx_trt.runtime import shapes
-from ltx_trt.runtime.checkpoint import read_header
-from ltx_trt.runtime.errors import UserError
-from ltx_trt.runtime.plan import Graph
-from ltx_trt.runtime.shapes import CONTEXT_TOKENS, TensorSpec
-from ltx_trt.runtime.source import ModelSource
-from ltx_trt.runtime.tolerances import RELATIVE_L2
+from ltx_trt.runtime import chain
+from tests.reference import relative_l2
+from tests.reference import RELATIVE_L2
 
 PROMPTS = ("A red fox trots through fresh snow at dawn; she says \"hello there\" 🦊.",
            "",  # <bos> only: one valid token
@@ -39,7 +38,7 @@ def files(tmp_path_factory) -> ModelFiles:
     folder = tmp_path_factory.mktemp("tiny")
     synthetic.write_ltx_checkpoint(folder / "ltx.safetensors", ltx23_config.tiny_config(), 64, 4,
                                    model_version=ltx23_config.MODEL_VERSION)
-    gemma.write_tiny_gemma(folder / "gemma")
+    gemma_synthetic.write_tiny_gemma(folder / "gemma")
     return ModelFiles(ModelSource("tiny", folder / "ltx.safetensors", folder / "gemma", folder / "none"))
 
 
@@ -72,7 +71,7 @@ def processor(files):
 
 @pytest.fixture(scope="module")
 def text_graph(files):
-    from ltx_trt.runtime.plan import text_encoder_graph
+    from ltx_trt.core.plan import text_encoder_graph
 
     return text_encoder_graph(files.dims, {"text_encoder": "fp32"})
 
@@ -88,7 +87,7 @@ def text_encoder_onnx(encoder, text_graph, tmp_path_factory):
 
 
 def _chain(inner, files, text_graph, encoder):
-    return text_parts.text_chain(inner, text_graph, files.dims.text_encoder, files.dims.sliding_layers,
+    return chain.text_chain(inner, text_graph, files.dims.text_encoder, files.dims.sliding_layers,
                                  text_parts.model_reader(encoder), torch.float32, torch.device("cpu"))
 
 
@@ -122,8 +121,8 @@ def _digest(folder: Path) -> str:
 
 
 def test_tiny_gemma_folder_is_the_same_bytes_for_a_seed(files, tmp_path):
-    gemma.write_tiny_gemma(tmp_path / "again")
-    gemma.write_tiny_gemma(tmp_path / "other", seed=1)
+    gemma_synthetic.write_tiny_gemma(tmp_path / "again")
+    gemma_synthetic.write_tiny_gemma(tmp_path / "other", seed=1)
     assert _digest(tmp_path / "again") == _digest(files.source.gemma)
     assert _digest(tmp_path / "other") != _digest(files.source.gemma)
     assert not list(tmp_path.glob("*.partial"))
@@ -134,7 +133,7 @@ def test_tiny_gemma_loads_in_transformers_with_every_key_and_matches_the_build(f
 
     tokenizer = AutoTokenizer.from_pretrained(files.source.gemma, local_files_only=True)
     ids = tokenizer("a fox 🦊").input_ids
-    assert ids[0] == gemma.BOS_ID and gemma.BOS_ID not in ids[1:]
+    assert ids[0] == gemma_tokenizer.BOS_ID and gemma_tokenizer.BOS_ID not in ids[1:]
     assert tokenizer.decode(ids, skip_special_tokens=True) == "a fox 🦊"  # byte fallback round trip
     model, info = Gemma3ForConditionalGeneration.from_pretrained(files.source.gemma, dtype=torch.float32,
                                                                  output_loading_info=True)
@@ -147,35 +146,37 @@ def test_tiny_gemma_loads_in_transformers_with_every_key_and_matches_the_build(f
 
 
 def test_full_size_synthetic_gemma_has_the_real_tensor_table():
-    table = gemma.gemma_tensor_table(gemma.gemma3_config(gemma.full_text_config(), gemma.FULL_VISION))
+    table = gemma_synthetic.gemma_tensor_table(gemma_synthetic.gemma3_config(gemma_synthetic.full_text_config(), gemma_synthetic.FULL_VISION))
     assert table["language_model.model.embed_tokens.weight"][0] == (262208, 3840)
     assert "language_model.model.layers.47.mlp.down_proj.weight" in table
     assert 12.1e9 < sum(int(np.prod(shape)) for shape, _ in table.values()) < 12.3e9
 
 
 def test_sharded_synthetic_gemma_loads_zero_copy_and_equals_one_file(tmp_path):
-    gemma.write_synthetic_gemma(tmp_path / "sharded", gemma.TINY_TEXT_CONFIG, vision=gemma.TINY_VISION,
+    gemma_synthetic.write_synthetic_gemma(tmp_path / "sharded", gemma_synthetic.TINY_TEXT_CONFIG, vision=gemma_synthetic.TINY_VISION,
                                 shard_bytes=100_000)
-    gemma.write_tiny_gemma(tmp_path / "single")
+    gemma_synthetic.write_tiny_gemma(tmp_path / "single")
     index = json.loads((tmp_path / "sharded" / "model.safetensors.index.json").read_text())
     assert len(set(index["weight_map"].values())) > 2
-    sharded, single = (gemma.build_text_encoder(_gemma_files(tmp_path / name), torch.bfloat16)
-                       for name in ("sharded", "single"))
+    sharded_files = _gemma_files(tmp_path / "sharded")
+    sharded, single = (gemma.build_text_encoder(files, torch.bfloat16)
+                       for files in (sharded_files, _gemma_files(tmp_path / "single")))
     single_state = single.state_dict()
     for key, tensor in sharded.model.model.language_model.state_dict().items():
         assert torch.equal(tensor, single_state["model.model.language_model." + key])
-    assert all(origin_of(p) is not None for p in sharded.parameters())
+    assert all(origin_of(p, sharded_files.gemma_shards) is not None for p in sharded.parameters())
 
 
 def _gemma_files(folder: Path):
-    return types.SimpleNamespace(source=ModelSource("t", folder / "none", folder, folder / "none"))
+    return types.SimpleNamespace(source=ModelSource("t", folder / "none", folder, folder / "none"),
+                                 gemma_shards=gemma.open_shards(folder))
 
 
 def test_build_text_encoder_refuses_missing_unexpected_and_non_gemma3(tmp_path):
     folder = tmp_path / "gemma"
-    gemma.write_tiny_gemma(folder)
+    gemma_synthetic.write_tiny_gemma(folder)
     config = json.loads((folder / "config.json").read_text())
-    table = gemma.gemma_tensor_table(config)
+    table = gemma_synthetic.gemma_tensor_table(config)
     for problem, changed in (("1 missing", {k: v for k, v in table.items() if "layers.3.mlp.up" not in k}),
                              ("1 unexpected", {**table, "language_model.model.extra.weight": ((2, 2), None)})):
         synthetic.write_safetensors(folder / "model.safetensors", changed, {"format": "pt"}, torch.bfloat16, 0)
@@ -193,7 +194,7 @@ def test_static_attention_masks_equal_transformers_eager_masks():
     from transformers import Gemma3TextConfig
     from transformers.masking_utils import create_causal_mask, create_sliding_window_causal_mask
 
-    config = Gemma3TextConfig(**{**gemma.TINY_TEXT_CONFIG, "sliding_window": 4})
+    config = Gemma3TextConfig(**{**gemma_synthetic.TINY_TEXT_CONFIG, "sliding_window": 4})
     config._attn_implementation = "eager"
     length = 12
     for valid in (1, 5, length):
@@ -255,8 +256,8 @@ def test_example_inputs_are_left_padded_prompts(encoder, files):
         ids, mask = text_graphs.text_encoder_inputs(encoder, graph, seed)
         valid = int(mask.sum())
         assert valid >= 1 and torch.equal(mask, text_graphs.left_padded_mask(64, valid))
-        assert ids[0, 64 - valid] == gemma.BOS_ID and (ids[0, :64 - valid] == gemma.PAD_ID).all()
-        assert 0 <= int(ids.min()) and int(ids.max()) < gemma.TINY_TEXT_CONFIG["vocab_size"]
+        assert ids[0, 64 - valid] == gemma_tokenizer.BOS_ID and (ids[0, :64 - valid] == gemma_tokenizer.PAD_ID).all()
+        assert 0 <= int(ids.min()) and int(ids.max()) < gemma_synthetic.TINY_TEXT_CONFIG["vocab_size"]
 
 
 # --- ONNX Runtime vs the unmodified ltx-core path, fp32, at the real 1024 tokens ------------------------
@@ -326,12 +327,12 @@ def test_text_path_onnx_end_to_end_matches_ltx_core(encoder, processor, files, t
 def test_bf16_text_encoder_weights_are_read_zero_copy_from_the_gemma_file(files, text_graph):
     """The chain's weights: every `weight.*` input of the parts, read by the runtime's reader as views of
     the Gemma file's bytes (nothing copied until the store packs them)."""
-    read = text_parts.folder_reader(files.source.gemma, torch.bfloat16)
+    read = text_parts.folder_reader(files, torch.bfloat16)
     names = {p.variant: [s.name[len(shapes.WEIGHT_PREFIX):] for s in p.inputs if s.name.startswith(shapes.WEIGHT_PREFIX)]
              for p in text_graph.parts}
     assert names["pre"] == ["embed_tokens.weight"] and names["post"] == ["norm.weight"]
     for part, indices in (("pre", [0]), ("block", range(files.dims.text_encoder.blocks)), ("post", [0])):
         for i in indices:
             for name in names[part]:
-                origin = origin_of(read(part, i, name))
+                origin = files.origin_of(read(part, i, name))
                 assert origin is not None and origin.path == files.source.gemma / "model.safetensors", (part, i, name)

@@ -12,17 +12,18 @@ from ltx_core.guidance.perturbations import BatchedPerturbationConfig
 from ltx_core.model.transformer import rope as ltx_rope
 from ltx_core.model.transformer.modality import Modality
 
+from ltx_trt.core.plan import bucket_graphs
+from ltx_trt.core.profiles import Bucket
+from ltx_trt.core.shapes import WEIGHT_PREFIX
 from ltx_trt.export import onnx_export
 from ltx_trt.export.checks import check_graph
-from ltx_trt.export.reference import relative_l2
 from ltx_trt.model import transformer_graph, transformer_parts
+from ltx_trt.runtime import chain
 from ltx_trt.runtime.executors import allocate
 from ltx_trt.runtime.executors.onnxruntime import OnnxRuntimeExecutor
 from ltx_trt.runtime.executors.pytorch import TorchExecutor
-from ltx_trt.runtime.plan import bucket_graphs
-from ltx_trt.runtime.profiles import Bucket
-from ltx_trt.runtime.shapes import WEIGHT_PREFIX
-from ltx_trt.runtime.tolerances import RELATIVE_L2
+from tests.reference import relative_l2
+from tests.reference import RELATIVE_L2
 
 SMALL = Bucket("small", width=128, height=64, frames=17, fps=24)  # stage 1: 3x1x2 latent, 18 audio tokens
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -64,11 +65,11 @@ def _ltx_core(model, graph, inputs, dtype):
 
 
 def _chained(inner, files, graph, inputs, dtype):
-    chain = transformer_parts.block_chain(inner, [graph], files.dims.transformer,
-                                          transformer_parts.checkpoint_reader(files.checkpoint), dtype, "cpu")
+    chained = chain.block_chain(inner, [graph], files.dims.transformer,
+                                transformer_parts.checkpoint_reader(files.checkpoint), dtype, "cpu")
     outputs = allocate(graph.outputs, "cpu")
     with torch.no_grad():
-        chain.run(graph.key, inputs, outputs)
+        chained.run(graph.key, inputs, outputs)
     return list(outputs.values())
 
 

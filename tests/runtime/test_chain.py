@@ -7,12 +7,12 @@ import dataclasses
 import pytest
 import torch
 
+from ltx_trt.core import shapes
+from ltx_trt.core.plan import transformer_graph
 from ltx_trt.model.ltx23_config import tiny_config
 from ltx_trt.model.transformer_parts import layout_from_config
-from ltx_trt.runtime import shapes
 from ltx_trt.runtime.chain import BlockChain
 from ltx_trt.runtime.executors import allocate
-from ltx_trt.runtime.plan import transformer_graph
 from ltx_trt.runtime.step import Step
 from ltx_trt.runtime.weight_store import WeightStore, resident_blocks
 
@@ -172,7 +172,7 @@ class TextPartsExecutor:
 
 def test_text_chain_binds_each_layers_mask_and_stacks_every_hidden_state():
     from ltx_trt.runtime.chain import TextChain
-    from ltx_trt.runtime.plan import text_encoder_graph
+    from ltx_trt.core.plan import text_encoder_graph
 
     graph = text_encoder_graph(TEXT_DIMS, {"text_encoder": "fp32"})
     read = lambda part, i, name: torch.full(dict(getattr(TEXT_LAYOUT, part))[name], float(i + 1))  # noqa: E731
@@ -190,8 +190,8 @@ def test_text_chain_binds_each_layers_mask_and_stacks_every_hidden_state():
 
 
 def test_weight_budget_leaves_room_for_the_buffers_and_the_executors_activations():
-    from ltx_trt.runtime.profiles import Memory, load_profile
-    from ltx_trt.runtime.run import ENGINE_SCRATCH_GIB, buffer_bytes, weight_budget
+    from ltx_trt.core.profiles import Memory, load_profile
+    from ltx_trt.commands.memory import ENGINE_SCRATCH_GIB, buffer_bytes, weight_budget
 
     profile, graphs, gib = load_profile("rtx4090"), [_graph()], 2**30
     resident = int(profile.memory.resident_gib * gib)
@@ -202,7 +202,7 @@ def test_weight_budget_leaves_room_for_the_buffers_and_the_executors_activations
 
 
 def test_streaming_more_than_the_free_ram_is_refused_before_pinning():
-    from ltx_trt.runtime.errors import UserError
+    from ltx_trt.core.errors import UserError
     from ltx_trt.runtime.weight_store import HOST_RESERVE, require_host_memory
 
     gib = 2**30

@@ -10,7 +10,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from ltx_trt.runtime.errors import UserError
+from ltx_trt.core.errors import UserError
 from ltx_trt.runtime.executors.fp32_onnx import bf16_to_fp32
 from ltx_trt.runtime.executors.onnxruntime import OnnxRuntimeExecutor
 from ltx_trt.runtime.executors.pytorch import TorchExecutor

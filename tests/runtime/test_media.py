@@ -4,8 +4,8 @@ import av
 import pytest
 import torch
 
-from ltx_trt.runtime import shapes
-from ltx_trt.runtime.errors import UserError
+from ltx_trt.core import shapes
+from ltx_trt.core.errors import UserError
 from ltx_trt.runtime.media import write_mp4
 
 FPS, FRAMES, HEIGHT, WIDTH = 24, 17, 64, 96

@@ -3,21 +3,21 @@
 import av
 import torch
 
+from ltx_trt.core import shapes
+from ltx_trt.core.components import COMPONENTS
+from ltx_trt.core.plan import profile_graphs
+from ltx_trt.core.profiles import Bucket, Memory, Profile
+from ltx_trt.model import gemma_synthetic
 from ltx_trt.model.ltx23_config import tiny_config
-from ltx_trt.model import gemma
 from ltx_trt.model.text_parts import layout_from_folder
 from ltx_trt.model.transformer_parts import layout_from_config
-from ltx_trt.runtime import shapes
-from ltx_trt.runtime.components import COMPONENTS
 from ltx_trt.runtime.pipeline import BucketGraphs, generate, tokenize
-from ltx_trt.runtime.plan import profile_graphs
-from ltx_trt.runtime.profiles import Bucket, Memory, Profile
 from ltx_trt.runtime.progress import Progress
 
 BUCKET = Bucket(name="tiny", width=128, height=64, frames=9, fps=24)
 TINY = shapes.ModelDims(video_heads=2, video_head_dim=32, audio_heads=2, audio_head_dim=16, audio_cross_dim=32,
                         gemma_hidden=64, gemma_layers=4, transformer=layout_from_config(tiny_config()),
-                        text_encoder=layout_from_folder(gemma.gemma3_config(gemma.TINY_TEXT_CONFIG, gemma.TINY_VISION))[0])
+                        text_encoder=layout_from_folder(gemma_synthetic.gemma3_config(gemma_synthetic.TINY_TEXT_CONFIG, gemma_synthetic.TINY_VISION))[0])
 
 
 class RecordingExecutor:
@@ -70,7 +70,7 @@ def test_generate_runs_the_distilled_pipeline_in_order_and_writes_the_clip(tmp_p
 
 
 def test_prompts_are_tokenized_left_padded_to_1024_like_ltx_core(tmp_path):
-    from ltx_trt.model.gemma import write_tiny_gemma
+    from ltx_trt.model.gemma_synthetic import write_tiny_gemma
 
     write_tiny_gemma(tmp_path)
     tokens = tokenize(tmp_path, "  a cat plays the piano  ")
@@ -82,7 +82,7 @@ def test_prompts_are_tokenized_left_padded_to_1024_like_ltx_core(tmp_path):
 
 
 def test_a_prompt_over_1024_tokens_is_cut_and_the_cut_announced(tmp_path):
-    from ltx_trt.model.gemma import write_tiny_gemma
+    from ltx_trt.model.gemma_synthetic import write_tiny_gemma
 
     write_tiny_gemma(tmp_path)
     lines = []

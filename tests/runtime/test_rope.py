@@ -7,9 +7,10 @@ from ltx_core.model.transformer.modality import Modality
 from ltx_core.tools import AudioLatentTools, VideoLatentTools
 from ltx_core.types import AudioLatentShape, VideoLatentShape
 
+from ltx_trt.core import shapes
 from ltx_trt.model import components
 from ltx_trt.model.ltx23_config import full_config, tiny_config
-from ltx_trt.runtime import rope, shapes
+from ltx_trt.runtime import rope
 
 GRID = shapes.latent_grid(128, 64, 17, 24)  # 3 x 2 x 4 video tokens, 18 audio tokens
 
@@ -46,7 +47,7 @@ def test_tables_equal_the_preprocessors_own_on_the_tiny_model(dtype):
 def test_video_positions_carry_the_bf16_rounding_of_the_2_3_code():
     positions = rope.video_positions(GRID, 24, torch.bfloat16, torch.device("cpu"))
     assert positions.dtype == torch.bfloat16
-    # latent frame 1 covers pixel frames [1, 9): 1/24 s is 0.041748 in bf16 (ltx23-model.md 2.5)
+    # latent frame 1 covers pixel frames [1, 9): 1/24 s is 0.041748 in bf16 (positions are rounded through bf16 in the 2.3 code)
     assert positions[0, 0, GRID.height * GRID.width, 0].item() == pytest.approx(0.041748, abs=1e-6)
 
 

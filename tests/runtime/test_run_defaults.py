@@ -2,13 +2,13 @@
 
 import pytest
 
-from ltx_trt.runtime.errors import UserError
-from ltx_trt.runtime.profiles import load_profile
-from ltx_trt.runtime.run import DEFAULT_SEED, select_bucket
+from ltx_trt.commands.request import DEFAULT_SEED, select_bucket
+from ltx_trt.core.errors import UserError
+from ltx_trt.core.profiles import load_profile
 
 
 def test_default_seed_is_ltx_pipelines_default():
-    from ltx_trt.model.compat import install_torchaudio_placeholder
+    from ltx_trt.core.compat import install_torchaudio_placeholder
 
     install_torchaudio_placeholder()  # ltx_pipelines.utils imports ltx-core's audio VAE
     from ltx_pipelines.utils.constants import PipelineParams
@@ -28,7 +28,7 @@ def test_resident_gib_flag_overrides_the_profiles_budget_only(monkeypatch, tmp_p
     from click.testing import CliRunner
 
     from ltx_trt.cli import main
-    from ltx_trt.runtime import run as runner
+    from ltx_trt.commands import run as runner
 
     seen = []
     monkeypatch.setattr(runner, "run", lambda request, log: seen.append(request.profile))

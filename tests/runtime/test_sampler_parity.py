@@ -13,21 +13,23 @@ import json
 import pytest
 import torch
 
+from ltx_trt.core import shapes
+from ltx_trt.core.components import COMPONENTS
+from ltx_trt.core.plan import bucket_graphs
+from ltx_trt.core.profiles import Bucket
 from ltx_trt.model import components
+from ltx_trt.model import transformer_parts
+from ltx_trt.model.graph_modules import component_model
 from ltx_trt.model.ltx23_config import tiny_config
 from ltx_trt.model.synthetic import random_tensor
-from ltx_trt.model import transformer_parts
-from ltx_trt.runtime import rope, sampling, shapes
-from ltx_trt.runtime.components import COMPONENTS
-from ltx_trt.export.reference import relative_l2
-from ltx_trt.model.graph_modules import component_model
+from ltx_trt.runtime import chain
+from ltx_trt.runtime import rope, sampling
 from ltx_trt.runtime.executors.onnxruntime import OnnxRuntimeExecutor
 from ltx_trt.runtime.executors.pytorch import TorchExecutor
-from ltx_trt.runtime.tolerances import RELATIVE_L2
 from ltx_trt.runtime.loop import denoise
-from ltx_trt.runtime.plan import bucket_graphs
-from ltx_trt.runtime.profiles import Bucket
 from ltx_trt.runtime.step import Step
+from tests.reference import relative_l2
+from tests.reference import RELATIVE_L2
 
 # ltx-pipelines imports ltx-core's audio VAE: after ltx_trt.model.components, which installs the
 # torchaudio placeholder.
@@ -92,7 +94,7 @@ def _ltx_trt(model, precision, device, capture, video_context, audio_context, up
     graphs = [g for g in bucket_graphs(BUCKET, dims, {c: precision for c in COMPONENTS})
               if g.component == "transformer"]
     inner = TorchExecutor(transformer_parts.part_modules(config, graphs))
-    executor = transformer_parts.block_chain(inner, graphs, dims.transformer, transformer_parts.model_reader(model),
+    executor = chain.block_chain(inner, graphs, dims.transformer, transformer_parts.model_reader(model),
                                              PRECISION[precision], device)
     return _two_stages(executor, graphs, config, BUCKET, device, capture, video_context, audio_context, upsampled)
 
@@ -148,9 +150,9 @@ EXECUTOR_TOLERANCE = {"torch": 0.0, "onnxruntime": RELATIVE_L2["bf16"]}
 @pytest.fixture(scope="module")
 def tiny_rtx4090(tiny_export):
     from ltx_trt.model.files import ModelFiles
-    from ltx_trt.runtime.plan import profile_graphs
-    from ltx_trt.runtime.profiles import load_profile
-    from ltx_trt.runtime.source import tiny_source
+    from ltx_trt.core.plan import profile_graphs
+    from ltx_trt.core.profiles import load_profile
+    from ltx_trt.core.source import tiny_source
 
     artifacts, profile = tiny_export("rtx4090"), load_profile("rtx4090")
     files = ModelFiles(tiny_source(artifacts))
@@ -167,7 +169,7 @@ def _executor(kind, files, graphs, artifacts):
     else:
         folder = artifacts / "tiny" / "rtx4090" / "onnx"
         inner = OnnxRuntimeExecutor(folder, json.loads((folder / "manifest.json").read_text()))
-    return transformer_parts.block_chain(inner, graphs, files.dims.transformer,
+    return chain.block_chain(inner, graphs, files.dims.transformer,
                                          transformer_parts.checkpoint_reader(files.checkpoint), torch.bfloat16,
                                          torch.device("cpu"))
 

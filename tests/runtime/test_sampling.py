@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from ltx_trt.model.compat import install_torchaudio_placeholder
+from ltx_trt.core.compat import install_torchaudio_placeholder
 from ltx_trt.runtime import sampling
 
 install_torchaudio_placeholder()

@@ -4,9 +4,9 @@ keeps its address, and (on a GPU) CUDA-graph replay equals the eager step bit fo
 import pytest
 import torch
 
-from ltx_trt.runtime import shapes
+from ltx_trt.core import shapes
+from ltx_trt.core.plan import Graph
 from ltx_trt.runtime.loop import denoise
-from ltx_trt.runtime.plan import Graph
 from ltx_trt.runtime.step import Step
 
 TINY = shapes.ModelDims(video_heads=2, video_head_dim=32, audio_heads=2, audio_head_dim=16, audio_cross_dim=32,

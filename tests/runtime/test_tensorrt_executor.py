@@ -5,8 +5,9 @@ import importlib.util
 import pytest
 import torch
 
-from ltx_trt.runtime.errors import UserError
-from ltx_trt.runtime.executors.tensorrt import TORCH_OF_TRT, Engine, TensorRTExecutor, check_binding, import_backend
+from ltx_trt.core.dtypes import BY_TENSORRT
+from ltx_trt.core.errors import UserError
+from ltx_trt.runtime.executors.tensorrt import Engine, TensorRTExecutor, check_binding, import_backend
 
 NO_GPU = "needs an NVIDIA GPU with CUDA (torch.cuda.is_available() is False on this machine)"
 NO_TENSORRT = "needs the full TensorRT package `tensorrt` (pip install tensorrt-cu13 --extra-index-url ...)"
@@ -45,8 +46,8 @@ def test_no_shared_activation_buffer_without_the_builders_report(tmp_path):
                     reason="needs tensorrt_rtx (pip install tensorrt-rtx)")
 def test_every_tensorrt_dtype_the_graphs_use_has_a_torch_dtype():
     trt = import_backend("tensorrt_rtx")
-    for name in ("FLOAT", "HALF", "BF16", "INT64", "INT32", "BOOL"):
-        assert getattr(trt.DataType, name).name in TORCH_OF_TRT
+    for name in ("FLOAT", "HALF", "BF16", "INT64", "INT32", "BOOL", "FP8", "INT8", "UINT8"):
+        assert getattr(trt.DataType, name).name in BY_TENSORRT
 
 
 @pytest.mark.gpu

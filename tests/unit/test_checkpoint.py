@@ -3,8 +3,8 @@ import struct
 
 import pytest
 
-from ltx_trt.runtime.checkpoint import check_ltx23, read_header
-from ltx_trt.runtime.errors import UserError
+from ltx_trt.core.checkpoint import check_ltx23, read_header
+from ltx_trt.core.errors import UserError
 
 
 def _write(path, header: dict, payload: bytes = b"") -> None:

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from ltx_trt.runtime.errors import UserError
-from ltx_trt.runtime.manifest import read_manifest, write_atomic
+from ltx_trt.core.errors import UserError
+from ltx_trt.core.manifest import read_manifest, write_atomic
 
 
 def test_atomic_write_leaves_no_partial_file_on_failure(tmp_path):

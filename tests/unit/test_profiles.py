@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from ltx_trt.runtime.errors import UserError
-from ltx_trt.runtime.profiles import PROFILES_DIR, available_profiles, load_profile, parse_profile
+from ltx_trt.core.errors import UserError
+from ltx_trt.core.profiles import PROFILES_DIR, available_profiles, load_profile, parse_profile
 
 
 def test_shipped_profiles_load_and_have_the_required_buckets():

@@ -1,19 +1,19 @@
-from ltx_trt.model import gemma
+from ltx_trt.core import shapes
+from ltx_trt.core.plan import physical, profile_graphs
+from ltx_trt.core.profiles import load_profile
+from ltx_trt.model import gemma_synthetic
 from ltx_trt.model.ltx23_config import full_config
 from ltx_trt.model.text_parts import layout_from_folder
 from ltx_trt.model.transformer_parts import layout_from_config
-from ltx_trt.runtime import shapes
-from ltx_trt.runtime.plan import physical, profile_graphs
-from ltx_trt.runtime.profiles import load_profile
 
-TEXT, SLIDING = layout_from_folder(gemma.gemma3_config(gemma.full_text_config(), gemma.FULL_VISION))
+TEXT, SLIDING = layout_from_folder(gemma_synthetic.gemma3_config(gemma_synthetic.full_text_config(), gemma_synthetic.FULL_VISION))
 FULL = shapes.ModelDims(video_heads=32, video_head_dim=128, audio_heads=32, audio_head_dim=64,
                         audio_cross_dim=2048, gemma_hidden=3840, gemma_layers=48,
                         transformer=layout_from_config(full_config()), text_encoder=TEXT, sliding_layers=SLIDING)
 
 
 def test_latent_grids_match_the_model_brief():
-    # ltx23-model.md section 3: token counts of the four reference cases.
+    # token counts of the four reference cases of the LTX-2.3 model brief
     assert shapes.latent_grid(768, 512, 121, 24).video_tokens == 6144
     assert shapes.latent_grid(1280, 704, 241, 24).video_tokens == 27280
     assert shapes.latent_grid(640, 352, 241, 24).video_tokens == 6820

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import torch
 
+from ltx_trt.core.backends import BACKENDS
+from ltx_trt.core.manifest import MANIFEST_NAME
+from ltx_trt.core.profiles import available_profiles, load_profile
 from ltx_trt.runtime import devices
-from ltx_trt.runtime.manifest import MANIFEST_NAME
-from ltx_trt.runtime.profiles import available_profiles, load_profile
 
 
 def report(artifacts: Path) -> list[str]:
@@ -20,7 +21,7 @@ def report(artifacts: Path) -> list[str]:
     gpu = devices.cuda_gpu()
     profiles = [load_profile(name) for name in available_profiles()]
     lines = [_gpu_line(gpu), "backends:"]
-    for name in devices.BACKENDS:
+    for name in BACKENDS:
         version = devices.backend_version(name)
         lines.append(f"  {name}: {version or 'not installed'}")
     providers = devices.onnxruntime_providers()

@@ -4,9 +4,12 @@ Pure Python (no torch, no TensorRT) so that every stage can import it. The tenso
 the ONNX I/O names, the runtime buffer names and the manifest keys: one name per tensor.
 """
 
+import math
 from dataclasses import dataclass
 
-from ltx_trt.runtime.profiles import Bucket
+from ltx_trt.core.components import MODALITIES, PARTS
+from ltx_trt.core.dtypes import nbytes
+from ltx_trt.core.profiles import Bucket
 
 CONTEXT_TOKENS = 1024  # the Gemma tokenizer pads every prompt to 1024 tokens
 VIDEO_LATENT_CHANNELS = 128
@@ -47,22 +50,17 @@ class ModelDims:
 class TensorSpec:
     name: str
     shape: tuple[int, ...]
-    dtype: str  # "float32" | "bfloat16" | "int64"
+    dtype: str  # a core.dtypes name: "float32", "bfloat16", "int64", ...
 
     def as_dict(self) -> dict:
         return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
 
     @property
     def nbytes(self) -> int:
-        n = {"float32": 4, "bfloat16": 2, "float16": 2, "int64": 8, "int32": 4, "bool": 1}[self.dtype]
-        for d in self.shape:
-            n *= d
-        return n
+        return nbytes(self.dtype, self.shape)
 
 
 WEIGHT_PREFIX = "weight."  # graph inputs named so are parameters the runtime binds (runtime/weight_store.py)
-PARTS = ("pre", "block", "post")
-MODALITIES = ("video", "audio")
 
 
 @dataclass(frozen=True)
@@ -86,13 +84,7 @@ class ChainWeights:
 
     def count(self, part: str) -> int:
         """Parameters in one instance of `part`."""
-        total = 0
-        for _, shape in getattr(self, part):
-            n = 1
-            for d in shape:
-                n *= d
-            total += n
-        return total
+        return sum(math.prod(shape) for _, shape in getattr(self, part))
 
 
 @dataclass(frozen=True)

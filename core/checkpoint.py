@@ -10,7 +10,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from ltx_trt.runtime.errors import UserError
+from ltx_trt.core.errors import UserError
 
 MAX_HEADER_BYTES = 256 * 1024 * 1024
 SUPPORTED_VERSION = "2.3"

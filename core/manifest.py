@@ -1,6 +1,6 @@
 """Manifests: JSON files written last and atomically, whose presence means a stage finished.
 
-Also file hashing. Imports only the standard library and runtime.errors.
+Also file hashing. Imports only the standard library and core.errors.
 """
 
 import hashlib
@@ -9,7 +9,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from ltx_trt.runtime.errors import UserError
+from ltx_trt.core.errors import UserError
 
 MANIFEST_NAME = "manifest.json"
 
@@ -20,10 +20,6 @@ def sha256_file(path: Path, chunk_bytes: int = 16 << 20) -> str:
         while chunk := f.read(chunk_bytes):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def sha256_json(data) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 def write_atomic(path: Path, data: dict) -> None:
@@ -54,3 +50,13 @@ def read_manifest(path: Path, fix: str) -> dict:
         return json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise UserError(f"manifest {path} is corrupt ({err})", f"run: {fix}") from err
+
+
+def check_origin(manifest: dict, where: str, model_id: str, profile: str, profile_hash: str, fix: str) -> None:
+    """Refuse a stage's manifest made for another model or profile, or from another version of the profile
+    file (`profile_hash`, core.profiles.profile_sha256); `fix` is the command that remakes it."""
+    for key, want in (("model_id", model_id), ("profile", profile)):
+        if manifest.get(key) != want:
+            raise UserError(f"{where} is for {key} {manifest.get(key)!r}, not {want!r}", f"run: {fix}")
+    if manifest.get("profile_sha256") != profile_hash:
+        raise UserError(f"{where} is stale: made from another version of profiles/{profile}.toml", f"run: {fix}")

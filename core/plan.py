@@ -8,11 +8,11 @@ block's weights), post; see runtime/chain.py. Pure Python.
 
 from dataclasses import dataclass
 
-from ltx_trt.runtime import shapes
-from ltx_trt.runtime.profiles import Bucket, Profile
-from ltx_trt.runtime.shapes import ModelDims, TensorSpec
-
-DTYPE_OF_PRECISION = {"bf16": "bfloat16", "fp32": "float32"}
+from ltx_trt.core import shapes
+from ltx_trt.core.components import PARTS
+from ltx_trt.core.dtypes import PRECISION_DTYPE
+from ltx_trt.core.profiles import Bucket, Profile
+from ltx_trt.core.shapes import ModelDims, TensorSpec
 
 
 @dataclass(frozen=True)
@@ -41,18 +41,18 @@ def physical(graphs: list[Graph]) -> list[Graph]:
 
 def transformer_graph(dims: ModelDims, grid: shapes.Grid, variant: str, precision: dict) -> Graph:
     """The logical transformer graph of one stage (what the step runs) and its three parts."""
-    dtype = DTYPE_OF_PRECISION[precision["transformer"]]
+    dtype = PRECISION_DTYPE[precision["transformer"]]
     parts = tuple(_graph("transformer", f"{variant}.{part}", shapes.transformer_part_specs(dims, grid, dtype, part),
-                         precision, grid) for part in shapes.PARTS)
+                         precision, grid) for part in PARTS)
     logical = _graph("transformer", variant, shapes.transformer_specs(dims, grid, dtype), precision, grid)
     return Graph(logical.component, variant, logical.inputs, logical.outputs, logical.precision, grid, parts)
 
 
 def text_encoder_graph(dims: ModelDims, precision: dict) -> Graph:
     """The logical text encoder graph (token ids -> stacked hidden states) and its three parts."""
-    dtype = DTYPE_OF_PRECISION[precision["text_encoder"]]
+    dtype = PRECISION_DTYPE[precision["text_encoder"]]
     parts = tuple(_graph("text_encoder", part, shapes.text_encoder_part_specs(dims, dtype, part), precision)
-                  for part in shapes.PARTS)
+                  for part in PARTS)
     logical = _graph("text_encoder", "", shapes.text_encoder_specs(dims, dtype), precision)
     return Graph(logical.component, "", logical.inputs, logical.outputs, logical.precision, None, parts)
 
@@ -64,7 +64,7 @@ def _graph(component: str, variant: str, specs, precision: dict, grid=None) -> G
 
 def bucket_graphs(bucket: Bucket, dims: ModelDims, precision: dict) -> list[Graph]:
     low, full = shapes.stage_grids(bucket)
-    d = {c: DTYPE_OF_PRECISION[p] for c, p in precision.items()}
+    d = {c: PRECISION_DTYPE[p] for c, p in precision.items()}
     name = bucket.name
     p = precision
     return [
@@ -78,7 +78,7 @@ def bucket_graphs(bucket: Bucket, dims: ModelDims, precision: dict) -> list[Grap
 
 def profile_graphs(profile: Profile, dims: ModelDims) -> list[Graph]:
     precision = profile.precision
-    d = {c: DTYPE_OF_PRECISION[p] for c, p in precision.items()}
+    d = {c: PRECISION_DTYPE[p] for c, p in precision.items()}
     graphs = [
         text_encoder_graph(dims, precision),
         _graph("connector", "", shapes.connector_specs(dims, d["connector"]), precision),

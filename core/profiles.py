@@ -2,7 +2,7 @@
 
 A profile says what the engines are for (GPU, backend, precision per component, memory, shape
 buckets) and nothing else. Unknown, missing or mistyped keys are errors naming the file and key.
-Imports only the standard library and runtime.errors / runtime.components.
+Imports only the standard library and core.
 """
 
 import dataclasses
@@ -12,11 +12,11 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ltx_trt.runtime.components import COMPONENTS, PLANNED_PRECISIONS, SUPPORTED_PRECISIONS
-from ltx_trt.runtime.errors import UserError
+from ltx_trt.core.backends import BACKENDS
+from ltx_trt.core.components import COMPONENTS, PLANNED_PRECISIONS, SUPPORTED_PRECISIONS
+from ltx_trt.core.errors import UserError
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
-BACKENDS = ("tensorrt_rtx", "tensorrt")
 
 
 @dataclass(frozen=True)

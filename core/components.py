@@ -5,15 +5,8 @@ Pure data; imports nothing.
 
 # Order is pipeline order; export, build and run iterate in it.
 COMPONENTS = ("text_encoder", "connector", "transformer", "upsampler", "video_decoder", "audio_decoder")
-
-DESCRIPTIONS = {
-    "text_encoder": "Gemma-3 text encoder (all hidden states)",
-    "connector": "text projection + video/audio embeddings connectors",
-    "transformer": "LTX-2.3 audio-video diffusion transformer",
-    "upsampler": "x2 spatial latent upsampler",
-    "video_decoder": "video VAE decoder",
-    "audio_decoder": "audio VAE decoder + vocoder with bandwidth extension",
-}
+MODALITIES = ("video", "audio")  # the transformer's two streams; video first wherever order matters
+PARTS = ("pre", "block", "post")  # a chained model's physical graphs (runtime/chain.py)
 
 # Precisions a profile may name. Only these export and build today; the others are reserved names
 # so that a profile asking for them gets a clear "not yet" instead of a typo error.

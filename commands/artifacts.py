@@ -8,14 +8,12 @@ builds. Large files are not re-hashed here (build-engines does that). Pure Pytho
 from dataclasses import dataclass
 from pathlib import Path
 
-from ltx_trt.runtime.errors import UserError
-from ltx_trt.runtime.manifest import MANIFEST_NAME, read_manifest
-from ltx_trt.runtime.plan import Graph
-from ltx_trt.runtime.profiles import Profile, profile_sha256
-from ltx_trt.runtime.source import TINY_ID, ModelSource, engines_dir, onnx_dir
-
-DEFAULT_ARTIFACTS = Path("artifacts")
-
+from ltx_trt.core import source as layout
+from ltx_trt.core.errors import UserError
+from ltx_trt.core.manifest import MANIFEST_NAME, check_origin, read_manifest
+from ltx_trt.core.plan import Graph
+from ltx_trt.core.profiles import Profile, profile_sha256
+from ltx_trt.core.source import ModelSource, engines_dir, onnx_dir
 
 @dataclass(frozen=True)
 class Artifacts:
@@ -27,11 +25,11 @@ class Artifacts:
 
 
 def export_command(profile: str, source: ModelSource, artifacts: Path) -> str:
-    return f"ltx-trt export --gpu {profile} {_model_flags(source, gemma=True)}{_where(artifacts)}"
+    return layout.export_command(profile, source.model_id, source.checkpoint, artifacts, source.gemma)
 
 
 def build_command(profile: str, source: ModelSource, artifacts: Path) -> str:
-    return f"ltx-trt build-engines --gpu {profile} {_model_flags(source, gemma=False)}{_where(artifacts)}"
+    return layout.build_command(profile, source.model_id, source.checkpoint, artifacts)
 
 
 def check_onnx(artifacts: Path, source: ModelSource, profile: Profile, fingerprint: str,
@@ -92,12 +90,7 @@ def _read(folder: Path, fix: str, what: str) -> dict:
 
 
 def _check_origin(manifest: dict, folder: Path, source: ModelSource, profile: Profile, fix: str) -> None:
-    for key, want in (("model_id", source.model_id), ("profile", profile.name)):
-        _require(manifest.get(key) == want, f"{folder / MANIFEST_NAME} is for {key} {manifest.get(key)!r}, "
-                 f"not {want!r}", fix)
-    profile_hash = profile_sha256(profile.name)
-    _require(manifest.get("profile_sha256") == profile_hash,
-             f"{folder} is stale: made from another version of profiles/{profile.name}.toml", fix)
+    check_origin(manifest, str(folder / MANIFEST_NAME), source.model_id, profile.name, profile_sha256(profile.name), fix)
 
 
 def _exported_hashes(folder: Path) -> dict[str, str]:
@@ -107,16 +100,6 @@ def _exported_hashes(folder: Path) -> dict[str, str]:
         return {}
     graphs = read_manifest(path, "ltx-trt export").get("graphs", {})
     return {key: entry.get("sha256") for key, entry in graphs.items()}
-
-
-def _model_flags(source: ModelSource, gemma: bool) -> str:
-    if source.model_id == TINY_ID:
-        return "--model tiny"
-    return f"--checkpoint {source.checkpoint}" + (f" --gemma {source.gemma}" if gemma else "")
-
-
-def _where(artifacts: Path) -> str:
-    return "" if Path(artifacts) == DEFAULT_ARTIFACTS else f" --artifacts {artifacts}"
 
 
 def _require(condition: bool, message: str, fix: str) -> None:

@@ -1,0 +1,111 @@
+"""Opening the executor a run uses, over the model's files and the artifacts, and chaining the text
+encoder and the transformer over it with their weights resident or streamed.
+
+tensorrt: the built engines (checked current, for this GPU); onnxruntime: the exported ONNX (CPU, or
+CUDA where that provider is installed); torch: ltx-core's modules built from the model files. The
+chains read weights through the model's readers (checkpoint, Gemma folder). Imports core, model,
+runtime; ONNX Runtime and TensorRT only inside their openers.
+"""
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from ltx_trt.commands import artifacts as stored
+from ltx_trt.commands.memory import weight_budget
+from ltx_trt.core.dtypes import PRECISION_DTYPE, torch_dtype
+from ltx_trt.core.errors import UserError
+from ltx_trt.core.plan import Graph
+from ltx_trt.core.profiles import Profile
+from ltx_trt.model.files import ModelFiles
+from ltx_trt.model.text_parts import folder_reader
+from ltx_trt.model.transformer_parts import checkpoint_reader
+from ltx_trt.runtime import devices
+from ltx_trt.runtime.chain import block_chain, text_chain
+
+DECODERS = ("video_decoder", "audio_decoder")  # they run after the transformer's weights are released
+
+
+@dataclass(frozen=True)
+class Opened:
+    executor: object  # runtime.executors.Executor
+    device: torch.device
+    activation_bytes: int | None  # device memory the executor reserved for activations (None: unknown)
+
+
+def open_executor(kind: str, request, files: ModelFiles, graphs: list[Graph]) -> Opened:
+    """The executor of `kind` for the physical `graphs` of a run (request: commands.request.RunRequest)."""
+    return {"tensorrt": _tensorrt, "onnxruntime": _onnxruntime, "torch": _torch}[kind](request, files, graphs)
+
+
+def chained(opened: Opened, profile: Profile, files: ModelFiles, graphs: list[Graph], log: Callable[[str], None]):
+    """The text encoder's and the transformer's chains over the opened executor, their weights resident or
+    streamed per the profile (each packed on first use and dropped after its stage)."""
+    dims, device = files.dims, opened.device
+    budget = weight_budget(profile, graphs, opened.activation_bytes) if device.type == "cuda" else None
+    dtype = torch_dtype(PRECISION_DTYPE[profile.precision["transformer"]])
+    transformer = block_chain(opened.executor, graphs, dims.transformer, checkpoint_reader(files.checkpoint), dtype,
+                              device, budget, log)
+    text = next(g for g in graphs if g.component == "text_encoder")
+    dtype = torch_dtype(PRECISION_DTYPE[profile.precision["text_encoder"]])
+    return text_chain(transformer, text, dims.text_encoder, dims.sliding_layers,
+                      folder_reader(files, dtype), dtype, device, budget, log)
+
+
+def _tensorrt(request, files: ModelFiles, graphs: list[Graph]) -> Opened:
+    from ltx_trt.runtime.executors.tensorrt import TensorRTExecutor
+
+    engines = stored.check_engines(request.artifacts, request.source, request.profile,
+                                   files.checkpoint.header.fingerprint, graphs)
+    gpu = devices.cuda_gpu()
+    if gpu is None:
+        raise UserError("the tensorrt executor needs an NVIDIA GPU, and torch finds no CUDA device",
+                        "run on the GPU the profile names, or pass --executor onnxruntime")
+    stored.check_compute_capability(engines.manifest, gpu.name, gpu.compute_capability, request.profile)
+    executor = TensorRTExecutor(engines.folder, engines.manifest, engines.fix)
+    # one activation buffer for the engines that run beside the weights (they run in turn); the decoders
+    # load after the transformer's weights are released and keep their own (10.5 GB at 1280x704)
+    reserved = executor.reserve([g.key for g in graphs if g.component not in DECODERS])
+    return Opened(executor, torch.device("cuda"), reserved or None)
+
+
+def _onnxruntime(request, files: ModelFiles, graphs: list[Graph]) -> Opened:
+    from ltx_trt.runtime.executors.onnxruntime import CPU, OnnxRuntimeExecutor
+
+    export = stored.check_onnx(request.artifacts, request.source, request.profile,
+                               files.checkpoint.header.fingerprint, graphs)
+    if "CUDAExecutionProvider" in devices.onnxruntime_providers() and torch.cuda.is_available():
+        providers, device = ("CUDAExecutionProvider", CPU), torch.device("cuda")
+    else:
+        providers, device = (CPU,), torch.device("cpu")
+    return Opened(OnnxRuntimeExecutor(export.folder, export.manifest, providers, export.fix), device, None)
+
+
+def _torch(request, files: ModelFiles, graphs: list[Graph]) -> Opened:
+    """ltx-core's modules, built once per component from the model files, wrapped once per graph. A
+    component whose graphs take their weights as inputs gets its skeleton (runtime/chain.py binds them)."""
+    from ltx_trt.model.graph_modules import component_model
+    from ltx_trt.runtime.executors.pytorch import TorchExecutor
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    modules = {}
+    for component in dict.fromkeys(g.component for g in graphs):
+        model = component_model(component)
+        dtype = torch_dtype(PRECISION_DTYPE[request.profile.precision[component]])
+        if model.skeleton is not None:
+            module = _buffers_to(model.skeleton(files, dtype), device)
+        else:
+            module = model.build(files, dtype).to(device)
+        for graph in (g for g in graphs if g.component == component):
+            modules[graph.key] = model.wrap(module, graph).eval()
+    return Opened(TorchExecutor(modules), device, None)
+
+
+def _buffers_to(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """Move a skeleton's computed buffers to `device` (`.to()` refuses its meta parameters)."""
+    for child in module.modules():
+        for name, buffer in child._buffers.items():
+            if buffer is not None:
+                child._buffers[name] = buffer.to(device)
+    return module

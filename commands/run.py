@@ -1,0 +1,54 @@
+"""`ltx-trt run`: check the request, pick and open an executor, generate, print the timing summary.
+
+Everything the user can get wrong is refused (commands.request, commands.artifacts) before any model
+work starts. Executors: `tensorrt` (the built engines, CUDA), `onnxruntime` (the exported ONNX; CPU,
+or CUDA where that provider is installed), `torch` (the ltx-core modules from the model files); one
+pipeline serves all three. Imports core, model, runtime and the other command modules.
+"""
+
+from pathlib import Path
+from typing import Callable
+
+from ltx_trt.commands.artifacts import export_command
+from ltx_trt.commands.choice import choose_executor
+from ltx_trt.commands.opening import chained, open_executor
+from ltx_trt.commands.request import RunRequest, check_output
+from ltx_trt.core.errors import UserError
+from ltx_trt.core.plan import physical, profile_graphs
+from ltx_trt.core.source import TINY_ID
+from ltx_trt.model.files import ModelFiles
+from ltx_trt.runtime import devices
+from ltx_trt.runtime.pipeline import BucketGraphs, generate, tokenize
+from ltx_trt.runtime.progress import Progress
+
+
+def run(request: RunRequest, log: Callable[[str], None] = print) -> Path:
+    """Generate the clip of `request` into request.output; returns its path."""
+    check_output(request.output)
+    files = _model_files(request)
+    graphs = BucketGraphs.select(profile_graphs(request.profile, files.dims), request.bucket)
+    kind, why = choose_executor(request.executor, request.profile, devices.cuda_gpu())
+    log(f"executor: {kind} ({why})")
+    b = request.bucket
+    log(f"{b.width}x{b.height}, {b.frames} frames at {b.fps} fps (bucket {b.name} of {request.profile.name}), "
+        f"seed {request.seed}")
+    progress = Progress(log)
+    with progress.stage("load", kind):
+        opened = open_executor(kind, request, files, physical(graphs.all()))
+        progress.device = opened.device
+        executor = chained(opened, request.profile, files, graphs.all(), log)
+        tokens = tokenize(request.source.gemma, request.prompt, log)
+    path = generate(tokens, request.seed, request.output, graphs=graphs, bucket=request.bucket, config=files.config,
+                    executor=executor, device=opened.device, cuda_graphs=kind == "tensorrt", progress=progress)
+    if kind == "tensorrt":
+        opened.executor.save_runtime_cache()  # TensorRT-RTX: the next run skips kernel compilation
+    log(progress.summary(path))
+    return path
+
+
+def _model_files(request: RunRequest) -> ModelFiles:
+    """The model's opened files (configs and dims; weights stay memory-mapped and unread)."""
+    if request.source.model_id == TINY_ID and not request.source.checkpoint.is_file():
+        raise UserError(f"the tiny model is not generated yet ({request.source.checkpoint.parent} is empty)",
+                        f"run: {export_command(request.profile.name, request.source, request.artifacts)}")
+    return ModelFiles(request.source)
