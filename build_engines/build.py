@@ -16,24 +16,24 @@ from ltx_trt.build_engines.records import (build_inputs, engine_file, read_all_r
                                            write_record)
 from ltx_trt.core.checkpoint import read_header
 from ltx_trt.core.errors import UserError
-from ltx_trt.core.profiles import PROFILES_DIR, Profile, profile_sha256
+from ltx_trt.core.profiles import Profile, profile_sha256
 from ltx_trt.core.source import engines_dir, export_command, onnx_dir
 
 def build_all(model_id: str, profile: Profile, artifacts: Path, force: bool = False,
-              checkpoint: Path | None = None, profiles_dir: Path = PROFILES_DIR) -> Path:
+              checkpoint: Path | None = None) -> Path:
     """Build every engine the export lists for (model_id, profile); return the engine manifest's path.
 
     `checkpoint`, when given, must be the file the ONNX was exported from (its header fingerprint).
     """
     start = time.monotonic()
-    fix = export_command(profile.name, model_id, checkpoint, artifacts)
+    fix = export_command(profile.flags, model_id, checkpoint, artifacts)
     backend = load_backend(profile)
     settings = BuildSettings(check_targets(backend, profile), profile.memory.weight_streaming)
-    profile_hash = profile_sha256(profile.name, profiles_dir)
-    export = read_export(onnx_dir(artifacts, model_id, profile.name), model_id, profile, profile_hash, fix)
+    profile_hash = profile_sha256(profile)
+    export = read_export(onnx_dir(artifacts, model_id, profile.folder), model_id, profile, profile_hash, fix)
     if checkpoint is not None:
         _check_checkpoint(export, Path(checkpoint), fix)
-    folder = engines_dir(artifacts, model_id, profile.name)
+    folder = engines_dir(artifacts, model_id, profile.folder)
     folder.mkdir(parents=True, exist_ok=True)
     for leftover in remove_leftovers(folder):
         print(f"removed {leftover.name} (left by an interrupted build)", flush=True)
@@ -71,8 +71,10 @@ def _build_one(backend: Backend, settings: BuildSettings, export: OnnxExport, gr
     print(f"{tag} building ({'; '.join(reasons)})", flush=True)
     built = build_engine(backend, export.folder / graph.onnx.name, settings, folder / engine_file(graph.key))
     memory = built.memory
+    products = ", ".join(f"{n} x{c}" for n, c in memory.get("matrix_products", {}).items())
     print(f"{tag} built in {built.build_seconds:.1f} s (engine {_size(built.size_bytes)}, weights "
-          f"{_size(memory['weights_bytes'])}, activations {_size(memory['activation_bytes'])})", flush=True)
+          f"{_size(memory['weights_bytes'])}, activations {_size(memory['activation_bytes'])}"
+          f"{'; ' + products if products else ''})", flush=True)
     return write_record(folder, graph, inputs, built, export, verified), True
 
 

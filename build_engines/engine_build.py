@@ -26,6 +26,9 @@ MEMORY_LINES = {
     "max_scratch_bytes": "Max Scratch Memory",
 }
 _MEMORY_RE = re.compile(r"(" + "|".join(MEMORY_LINES.values()) + r"): (\d+) bytes")
+# The DETAILED layer dump ("Name: ..., LayerType: gemm, Inputs: [ { ..., Datatype: FP8, ...") says which
+# precision each matrix product runs in: the evidence that a quantized graph stayed low precision.
+_LAYER_RE = re.compile(r"LayerType: (\w+), Inputs: \[ \{ [^}]*?Datatype: (\w+)")
 LOG_SUFFIX = ".build.log"  # the builder's INFO log, beside each engine
 TMP_SUFFIX = ".tmp"  # engines are written as .<name>.<pid>.tmp, then renamed
 HEARTBEAT_SECONDS = 10.0  # long builds print the builder's phases once they have run this long
@@ -59,9 +62,17 @@ def build_engine(backend: Backend, onnx_path: Path, settings: BuildSettings, eng
 
 
 def memory_report(log_text: str, engine_report: dict | None) -> dict:
-    """Weight and activation memory as the builder logged them; None where a line was absent."""
+    """Weight and activation memory as the builder logged them (None where a line was absent), and the
+    engine's matrix products counted by layer kind and first input's datatype (`gemm FP8`: an FP8 GEMM;
+    `runtime_fusion`: a kernel generated at run time whose precision cannot be read before it runs)."""
     found = {name: int(value) for name, value in _MEMORY_RE.findall(log_text)}
     report = {key: found.get(line) for key, line in MEMORY_LINES.items()}
+    products = {}
+    for kind, dtype in _LAYER_RE.findall(log_text):
+        if kind in ("gemm", "runtime_fusion"):
+            name = f"{kind} {dtype}" if kind == "gemm" else kind
+            products[name] = products.get(name, 0) + 1
+    report["matrix_products"] = dict(sorted(products.items()))
     report["source"] = "builder log"
     if engine_report is not None:
         report["engine"] = engine_report
@@ -80,6 +91,7 @@ def _build(backend: Backend, logger, onnx_path: Path, settings: BuildSettings, e
         raise UserError(f"{backend.name} cannot parse {onnx_path}: {errors}",
                         f"the exporter made a graph this backend cannot read; full log: {logger.path}")
     config = builder.create_builder_config()
+    config.profiling_verbosity = backend.trt.ProfilingVerbosity.DETAILED  # the layer dump memory_report reads
     configure(backend, config, settings.targets, settings.weight_streaming)
     timing_cache = attach_timing_cache(backend, config, engines_dir)
     monitor = _monitor_class(backend)(start)
@@ -135,8 +147,8 @@ def _logger_class(backend: Backend):
             self.file.close()
 
         def log(self, severity, msg: str) -> None:
-            if severity > trt.ILogger.Severity.INFO:
-                return
+            if severity > trt.ILogger.Severity.INFO and not msg.startswith("Layers:\n"):
+                return  # VERBOSE: only the layer dump, a message of one line per engine layer
             self.file.write(f"[{severity.name}] {msg}\n")
             if severity <= trt.ILogger.Severity.ERROR:
                 self.last_error = msg

@@ -59,7 +59,7 @@ def read_export(folder: Path, model_id: str, profile: Profile, profile_hash: str
     where = f"ONNX manifest {path}"
     _require(isinstance(data, dict) and data.get("format") == FORMAT and data.get("stage") == "export",
              f"{where} is not an export manifest of format {FORMAT}", fix)
-    check_origin(data, where, model_id, profile.name, profile_hash, fix)
+    check_origin(data, where, model_id, profile.folder, profile_hash, fix)
     graphs = data.get("graphs")
     _require(isinstance(graphs, dict) and graphs, f"{where} lists no graphs", fix)
     parsed = tuple(_graph(key, entry, f"{where}, graph {key!r}", fix) for key, entry in graphs.items())

@@ -144,7 +144,7 @@ def write_manifest(engines_dir: Path, model_id: str, profile: Profile, profile_h
         "format": FORMAT,
         "stage": "build-engines",
         "model_id": model_id,
-        "profile": profile.name,
+        "profile": profile.folder,
         "profile_sha256": profile_hash,
         "backend": {"name": backend.name, "version": backend.version},
         "compute_capabilities": list(settings.targets),

@@ -35,8 +35,8 @@ def build_command(profile: str, source: ModelSource, artifacts: Path) -> str:
 def check_onnx(artifacts: Path, source: ModelSource, profile: Profile, fingerprint: str,
                graphs: list[Graph]) -> Artifacts:
     """The export folder for (model, profile), refused unless it holds `graphs` from this checkpoint."""
-    fix = export_command(profile.name, source, artifacts)
-    folder = onnx_dir(artifacts, source.model_id, profile.name)
+    fix = export_command(profile.flags, source, artifacts)
+    folder = onnx_dir(artifacts, source.model_id, profile.folder)
     manifest = _read(folder, fix, "no ONNX export")
     _check_origin(manifest, folder, source, profile, fix)
     _require(manifest.get("checkpoint", {}).get("fingerprint") == fingerprint,
@@ -54,14 +54,14 @@ def check_onnx(artifacts: Path, source: ModelSource, profile: Profile, fingerpri
 def check_engines(artifacts: Path, source: ModelSource, profile: Profile, fingerprint: str,
                   graphs: list[Graph]) -> Artifacts:
     """The engine folder for (model, profile), refused unless every engine of `graphs` is built and current."""
-    fix = build_command(profile.name, source, artifacts)
-    folder = engines_dir(artifacts, source.model_id, profile.name)
+    fix = build_command(profile.flags, source, artifacts)
+    folder = engines_dir(artifacts, source.model_id, profile.folder)
     manifest = _read(folder, fix, "no engines")
     _check_origin(manifest, folder, source, profile, fix)
     _require(manifest.get("checkpoint", {}).get("fingerprint") == fingerprint,
              f"the engines in {folder} were built from another checkpoint than {source.checkpoint}",
-             f"run: {export_command(profile.name, source, artifacts)}, then {fix}")
-    exported = _exported_hashes(onnx_dir(artifacts, source.model_id, profile.name))
+             f"run: {export_command(profile.flags, source, artifacts)}, then {fix}")
+    exported = _exported_hashes(onnx_dir(artifacts, source.model_id, profile.folder))
     for graph in graphs:
         entry = manifest.get("engines", {}).get(graph.key)
         _require(entry is not None, f"the engines in {folder} lack {graph.key}", fix)
@@ -90,7 +90,7 @@ def _read(folder: Path, fix: str, what: str) -> dict:
 
 
 def _check_origin(manifest: dict, folder: Path, source: ModelSource, profile: Profile, fix: str) -> None:
-    check_origin(manifest, str(folder / MANIFEST_NAME), source.model_id, profile.name, profile_sha256(profile.name), fix)
+    check_origin(manifest, str(folder / MANIFEST_NAME), source.model_id, profile.folder, profile_sha256(profile), fix)
 
 
 def _exported_hashes(folder: Path) -> dict[str, str]:

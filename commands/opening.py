@@ -14,11 +14,13 @@ import torch
 
 from ltx_trt.commands import artifacts as stored
 from ltx_trt.commands.memory import weight_budget
-from ltx_trt.core.dtypes import PRECISION_DTYPE, torch_dtype
+from ltx_trt.core.calibration import FORMATS_WITH_INPUT_SCALES, calibration_dir, check_calibration
+from ltx_trt.core.dtypes import torch_dtype
 from ltx_trt.core.errors import UserError
-from ltx_trt.core.plan import Graph
-from ltx_trt.core.profiles import Profile
+from ltx_trt.core.plan import ACTIVATIONS, Graph
+from ltx_trt.core.source import calibrate_command
 from ltx_trt.model.files import ModelFiles
+from ltx_trt.model.quantized_weights import amax_reader, graph_reader
 from ltx_trt.model.text_parts import folder_reader
 from ltx_trt.model.transformer_parts import checkpoint_reader
 from ltx_trt.runtime import devices
@@ -39,18 +41,32 @@ def open_executor(kind: str, request, files: ModelFiles, graphs: list[Graph]) ->
     return {"tensorrt": _tensorrt, "onnxruntime": _onnxruntime, "torch": _torch}[kind](request, files, graphs)
 
 
-def chained(opened: Opened, profile: Profile, files: ModelFiles, graphs: list[Graph], log: Callable[[str], None]):
-    """The text encoder's and the transformer's chains over the opened executor, their weights resident or
-    streamed per the profile (each packed on first use and dropped after its stage)."""
-    dims, device = files.dims, opened.device
-    budget = weight_budget(profile, graphs, opened.activation_bytes) if device.type == "cuda" else None
-    dtype = torch_dtype(PRECISION_DTYPE[profile.precision["transformer"]])
-    transformer = block_chain(opened.executor, graphs, dims.transformer, checkpoint_reader(files.checkpoint), dtype,
-                              device, budget, log)
+def chained(opened: Opened, request, files: ModelFiles, graphs: list[Graph], log: Callable[[str], None]):
+    """The text encoder's and the transformer's chains over the opened executor, their weights in the
+    graphs' layout (quantized at pack time where the file is plain), resident or streamed per the profile
+    (each packed on first use and dropped after its stage)."""
+    device = opened.device
+    budget = weight_budget(request.profile, graphs, opened.activation_bytes) if device.type == "cuda" else None
+    layout = next(g.weights for g in graphs if g.component == "transformer" and g.weights is not None)
+    dtype = torch_dtype(ACTIVATIONS[request.profile.precision["transformer"]])
+    read = graph_reader(checkpoint_reader(files.checkpoint), layout, files.stored_quantization, dtype,
+                        _input_amax(request, files, layout))
+    transformer = block_chain(opened.executor, graphs, layout, read, dtype, device, budget, log)
     text = next(g for g in graphs if g.component == "text_encoder")
-    dtype = torch_dtype(PRECISION_DTYPE[profile.precision["text_encoder"]])
-    return text_chain(transformer, text, dims.text_encoder, dims.sliding_layers,
-                      folder_reader(files, dtype), dtype, device, budget, log)
+    dtype = torch_dtype(ACTIVATIONS[request.profile.precision["text_encoder"]])
+    read = graph_reader(folder_reader(files, dtype), text.weights, None, dtype)
+    return text_chain(transformer, text, text.weights, files.dims.sliding_layers, read, dtype, device, budget, log)
+
+
+def _input_amax(request, files: ModelFiles, layout) -> Callable | None:
+    """The calibrated activation maxima, where the graphs need static input scales the file does not have."""
+    wanted, stored = layout.quantization, files.stored_quantization
+    if wanted is None or wanted.format not in FORMATS_WITH_INPUT_SCALES or (stored and stored.format == wanted.format):
+        return None
+    src = request.source
+    fix = calibrate_command(request.profile.flags, src.model_id, src.checkpoint, request.artifacts, src.gemma)
+    return amax_reader(check_calibration(calibration_dir(request.artifacts, src.model_id),
+                                         files.checkpoint.header.fingerprint, fix))
 
 
 def _tensorrt(request, files: ModelFiles, graphs: list[Graph]) -> Opened:
@@ -92,7 +108,7 @@ def _torch(request, files: ModelFiles, graphs: list[Graph]) -> Opened:
     modules = {}
     for component in dict.fromkeys(g.component for g in graphs):
         model = component_model(component)
-        dtype = torch_dtype(PRECISION_DTYPE[request.profile.precision[component]])
+        dtype = torch_dtype(ACTIVATIONS[request.profile.precision[component]])
         if model.skeleton is not None:
             module = _buffers_to(model.skeleton(files, dtype), device)
         else:

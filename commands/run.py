@@ -36,7 +36,7 @@ def run(request: RunRequest, log: Callable[[str], None] = print) -> Path:
     with progress.stage("load", kind):
         opened = open_executor(kind, request, files, physical(graphs.all()))
         progress.device = opened.device
-        executor = chained(opened, request.profile, files, graphs.all(), log)
+        executor = chained(opened, request, files, graphs.all(), log)
         tokens = tokenize(request.source.gemma, request.prompt, log)
     path = generate(tokens, request.seed, request.output, graphs=graphs, bucket=request.bucket, config=files.config,
                     executor=executor, device=opened.device, cuda_graphs=kind == "tensorrt", progress=progress)
@@ -50,5 +50,5 @@ def _model_files(request: RunRequest) -> ModelFiles:
     """The model's opened files (configs and dims; weights stay memory-mapped and unread)."""
     if request.source.model_id == TINY_ID and not request.source.checkpoint.is_file():
         raise UserError(f"the tiny model is not generated yet ({request.source.checkpoint.parent} is empty)",
-                        f"run: {export_command(request.profile.name, request.source, request.artifacts)}")
+                        f"run: {export_command(request.profile.flags, request.source, request.artifacts)}")
     return ModelFiles(request.source)

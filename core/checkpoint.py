@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ltx_trt.core.errors import UserError
+from ltx_trt.core.precision import Quantization
 
 MAX_HEADER_BYTES = 256 * 1024 * 1024
 SUPPORTED_VERSION = "2.3"
@@ -82,3 +83,36 @@ def check_ltx23(header: Header) -> dict:
         raise UserError(f"{header.path}: config lacks the section(s) {', '.join(missing)}",
                         "this is not a complete LTX-2.3 single-file checkpoint")
     return config
+
+
+BLOCKS_PREFIX = "model.diffusion_model.transformer_blocks."
+# The official pre-quantized LTX-2.3 files: a quantized Linear's `.weight` dtype names its format, and
+# these companion tensors must sit beside it (docs/DESIGN.md "Official quantized checkpoints").
+STORED_FORMATS = {"F8_E4M3": ("fp8", ("weight_scale", "input_scale")),
+                  "U8": ("nvfp4", ("weight_scale", "weight_scale_2", "input_scale"))}
+
+
+def stored_quantization(header: Header, prefix: str = BLOCKS_PREFIX) -> Quantization | None:
+    """How a checkpoint stores its block Linears: None (plain), or the format, blocks and Linear names of
+    an official FP8 / NVFP4 file. Refuses a file whose quantized weights lack their scales, or whose
+    quantized blocks do not all quantize the same Linears."""
+    found: dict[int, set[str]] = {}
+    formats = set()
+    for key, info in header.tensors.items():
+        if not key.startswith(prefix) or not key.endswith(".weight") or info["dtype"] not in STORED_FORMATS:
+            continue
+        index, _, linear = key[len(prefix):-len(".weight")].partition(".")
+        format, companions = STORED_FORMATS[info["dtype"]]
+        missing = [c for c in companions if f"{key[:-len('weight')]}{c}" not in header.tensors]
+        if missing:
+            raise UserError(f"{header.path}: {key} is {format} but the file has no {', '.join(missing)} for it",
+                            "the quantized checkpoint is incomplete: re-download it, or use the bf16 checkpoint")
+        found.setdefault(int(index), set()).add(linear)
+        formats.add(format)
+    if not found:
+        return None
+    linears = next(iter(found.values()))
+    if len(formats) > 1 or any(names != linears for names in found.values()):
+        raise UserError(f"{header.path}: its blocks quantize different Linears or formats ({', '.join(sorted(formats))})",
+                        "ltx-trt reads files whose quantized blocks all quantize the same Linears in one format")
+    return Quantization(formats.pop(), tuple(sorted(found)), tuple(sorted(linears)))

@@ -1,8 +1,9 @@
 """The one dtype table: every tensor dtype the project names, and what each library calls it.
 
 A TensorSpec's dtype is the torch attribute name ("bfloat16"); the columns give its size and its name in
-safetensors headers, ONNX (TensorProto element type) and TensorRT (DataType member). Precisions (a
-profile's per-component choice) map to the dtype their activations and stored weights use.
+safetensors headers, ONNX (TensorProto element type) and TensorRT (DataType member). 4-bit types have no
+torch dtype: their buffers are uint8 holding two values a byte (ONNX's packing, element 2j in the low
+nibble), so a [N, K] tensor is stored as [N, K/2].
 Pure Python; torch is imported only by `torch_dtype`.
 """
 
@@ -17,6 +18,7 @@ class DType:
     safetensors: str | None
     onnx: int | None  # onnx.TensorProto element type
     tensorrt: str | None  # tensorrt.DataType member name
+    storage: str | None = None  # torch dtype of the buffer when not `name` (packed 4-bit: uint8)
 
 
 _TABLE = (
@@ -29,21 +31,29 @@ _TABLE = (
     DType("uint8", 8, "U8", 2, "UINT8"),
     DType("bool", 8, "BOOL", 9, "BOOL"),
     DType("float8_e4m3fn", 8, "F8_E4M3", 17, "FP8"),
+    DType("int4", 4, None, 22, "INT4", storage="uint8"),
+    DType("float4_e2m1", 4, None, 23, "FP4", storage="uint8"),
 )
 DTYPES = {d.name: d for d in _TABLE}
-BY_SAFETENSORS = {d.safetensors: d for d in _TABLE}
+BY_SAFETENSORS = {d.safetensors: d for d in _TABLE if d.safetensors}
 BY_TENSORRT = {d.tensorrt: d for d in _TABLE}
-
-# A precision's activation dtype (the graph's float inputs and outputs).
-PRECISION_DTYPE = {"bf16": "bfloat16", "fp32": "float32"}
+BY_ONNX = {d.onnx: d for d in _TABLE}
 
 
 def nbytes(dtype: str, shape: tuple[int, ...]) -> int:
     return (DTYPES[dtype].bits * math.prod(shape) + 7) // 8
 
 
+def storage_shape(dtype: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape of the torch buffer that holds a tensor (packed 4-bit types: last dimension halved)."""
+    if DTYPES[dtype].bits == 4:
+        return (*shape[:-1], shape[-1] // 2)
+    return tuple(shape)
+
+
 def torch_dtype(name: str):
-    """The torch dtype of a table name (imports torch)."""
+    """The torch dtype of a table name's buffers (imports torch)."""
     import torch
 
-    return getattr(torch, DTYPES[name].name)
+    entry = DTYPES[name]
+    return getattr(torch, entry.storage or entry.name)

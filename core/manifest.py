@@ -59,4 +59,6 @@ def check_origin(manifest: dict, where: str, model_id: str, profile: str, profil
         if manifest.get(key) != want:
             raise UserError(f"{where} is for {key} {manifest.get(key)!r}, not {want!r}", f"run: {fix}")
     if manifest.get("profile_sha256") != profile_hash:
-        raise UserError(f"{where} is stale: made from another version of profiles/{profile}.toml", f"run: {fix}")
+        name = profile.split("+")[0]  # Profile.folder: the name, then any --precision overrides
+        raise UserError(f"{where} is stale: made from another version of profiles/{name}.toml (or other --precision)",
+                        f"run: {fix}")

@@ -2,17 +2,21 @@
 
 Export writes exactly the physical graphs' ONNX files, build-engines builds exactly their engines, and
 run binds exactly these tensors. The transformer of each stage is one logical graph (what the
-denoising step calls) made of three physical parts: pre, one block (run once per block with that
-block's weights), post; see runtime/chain.py. Pure Python.
+denoising step calls) made of physical parts: pre, one block graph per kind of block (plain, or with
+its Linears quantized: run once per block of that kind with that block's weights), post; see
+runtime/chain.py. Pure Python.
 """
 
+import dataclasses
 from dataclasses import dataclass
 
 from ltx_trt.core import shapes
-from ltx_trt.core.components import PARTS
-from ltx_trt.core.dtypes import PRECISION_DTYPE
+from ltx_trt.core.errors import UserError
+from ltx_trt.core.precision import PRECISIONS, recipe
 from ltx_trt.core.profiles import Bucket, Profile
-from ltx_trt.core.shapes import ModelDims, TensorSpec
+from ltx_trt.core.shapes import ChainWeights, ModelDims, TensorSpec
+
+ACTIVATIONS = {name: p.activations for name, p in PRECISIONS.items()}  # precision -> activation dtype
 
 
 @dataclass(frozen=True)
@@ -23,15 +27,20 @@ class Graph:
     variant: str  # "" for shape-independent components, else "<bucket>" or "<bucket>.stage1"
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
-    precision: str  # the profile's precision for this component: "bf16" | "fp32"
+    precision: str  # the profile's precision for this component (core/precision.py)
     grid: shapes.Grid | None = None
-    # the graphs that are exported and built in its place (transformer: pre, block, post); () = itself
+    # the graphs that are exported and built in its place (pre, block and/or block_<format>, post); () = itself
     parts: tuple["Graph", ...] = ()
+    weights: ChainWeights | None = None  # a chained graph's weight layout, quantization included
 
     @property
     def key(self) -> str:
         """File stem and manifest key, e.g. `transformer.768x512-5s.stage1`."""
         return f"{self.component}.{self.variant}" if self.variant else self.component
+
+    def part(self, name: str) -> "Graph":
+        """The part graph `name` ("pre", "block", "block_fp8", "post") of a chained graph."""
+        return next(p for p in self.parts if p.variant.rsplit(".", 1)[-1] == name)
 
 
 def physical(graphs: list[Graph]) -> list[Graph]:
@@ -39,22 +48,44 @@ def physical(graphs: list[Graph]) -> list[Graph]:
     return [part for g in graphs for part in (g.parts or (g,))]
 
 
+def chain_weights(layout: ChainWeights, precision: str, component: str) -> ChainWeights:
+    """The layout a chained component's graphs take for `precision`: plain weights (a quantized file is then
+    dequantized when packed), the file's own quantization, or for a bf16 file ltx-trt's recipe."""
+    format = PRECISIONS[precision].format
+    stored = layout.quantization
+    if format is None:
+        return dataclasses.replace(layout, quantization=None)
+    if stored is None:
+        return dataclasses.replace(layout, quantization=recipe(format, layout.blocks, layout.linears()))
+    if stored.format != format:
+        raise UserError(f"the {component} weights are stored in {stored.format}; the profile asks for {precision}",
+                        f"use a bf16 checkpoint, or a profile (or --precision {component}={stored.format}) "
+                        f"that runs {stored.format}")
+    return layout
+
+
 def transformer_graph(dims: ModelDims, grid: shapes.Grid, variant: str, precision: dict) -> Graph:
-    """The logical transformer graph of one stage (what the step runs) and its three parts."""
-    dtype = PRECISION_DTYPE[precision["transformer"]]
-    parts = tuple(_graph("transformer", f"{variant}.{part}", shapes.transformer_part_specs(dims, grid, dtype, part),
-                         precision, grid) for part in PARTS)
+    """The logical transformer graph of one stage (what the step runs) and its parts."""
+    dtype = ACTIVATIONS[precision["transformer"]]
+    weights = chain_weights(dims.transformer, precision["transformer"], "transformer")
+    parts = tuple(dataclasses.replace(_graph("transformer", f"{variant}.{part}", shapes.transformer_part_specs(
+        dims, grid, dtype, part, weights), precision, grid), weights=weights) for part in _part_names(weights))
     logical = _graph("transformer", variant, shapes.transformer_specs(dims, grid, dtype), precision, grid)
-    return Graph(logical.component, variant, logical.inputs, logical.outputs, logical.precision, grid, parts)
+    return dataclasses.replace(logical, parts=parts, weights=weights)
 
 
 def text_encoder_graph(dims: ModelDims, precision: dict) -> Graph:
-    """The logical text encoder graph (token ids -> stacked hidden states) and its three parts."""
-    dtype = PRECISION_DTYPE[precision["text_encoder"]]
-    parts = tuple(_graph("text_encoder", part, shapes.text_encoder_part_specs(dims, dtype, part), precision)
-                  for part in PARTS)
+    """The logical text encoder graph (token ids -> stacked hidden states) and its parts."""
+    dtype = ACTIVATIONS[precision["text_encoder"]]
+    weights = chain_weights(dims.text_encoder, precision["text_encoder"], "text_encoder")
+    parts = tuple(dataclasses.replace(_graph("text_encoder", part, shapes.text_encoder_part_specs(
+        dims, dtype, part, weights), precision), weights=weights) for part in _part_names(weights))
     logical = _graph("text_encoder", "", shapes.text_encoder_specs(dims, dtype), precision)
-    return Graph(logical.component, "", logical.inputs, logical.outputs, logical.precision, None, parts)
+    return dataclasses.replace(logical, parts=parts, weights=weights)
+
+
+def _part_names(weights: ChainWeights) -> tuple[str, ...]:
+    return ("pre", *weights.block_parts(), "post")
 
 
 def _graph(component: str, variant: str, specs, precision: dict, grid=None) -> Graph:
@@ -64,7 +95,7 @@ def _graph(component: str, variant: str, specs, precision: dict, grid=None) -> G
 
 def bucket_graphs(bucket: Bucket, dims: ModelDims, precision: dict) -> list[Graph]:
     low, full = shapes.stage_grids(bucket)
-    d = {c: PRECISION_DTYPE[p] for c, p in precision.items()}
+    d = {c: ACTIVATIONS[p] for c, p in precision.items()}
     name = bucket.name
     p = precision
     return [
@@ -78,7 +109,7 @@ def bucket_graphs(bucket: Bucket, dims: ModelDims, precision: dict) -> list[Grap
 
 def profile_graphs(profile: Profile, dims: ModelDims) -> list[Graph]:
     precision = profile.precision
-    d = {c: PRECISION_DTYPE[p] for c, p in precision.items()}
+    d = {c: ACTIVATIONS[p] for c, p in precision.items()}
     graphs = [
         text_encoder_graph(dims, precision),
         _graph("connector", "", shapes.connector_specs(dims, d["connector"]), precision),

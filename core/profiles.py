@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ltx_trt.core.backends import BACKENDS
-from ltx_trt.core.components import COMPONENTS, PLANNED_PRECISIONS, SUPPORTED_PRECISIONS
+from ltx_trt.core.components import COMPONENTS
 from ltx_trt.core.errors import UserError
+from ltx_trt.core.precision import check_precision
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
 
@@ -46,6 +47,17 @@ class Profile:
     precision: dict  # component -> precision name; a plain dict kept read-only by convention
     memory: Memory
     buckets: tuple[Bucket, ...]
+    overrides: tuple[tuple[str, str], ...] = ()  # (component, precision) from --precision, sorted
+
+    @property
+    def folder(self) -> str:
+        """The artifacts folder name and manifest key: the profile's name, plus any precision overrides."""
+        return self.name + "".join(f"+{component}-{precision}" for component, precision in self.overrides)
+
+    @property
+    def flags(self) -> str:
+        """The command-line flags that name this profile (for the commands printed in hints)."""
+        return self.name + "".join(f" --precision {c}={p}" for c, p in self.overrides)
 
     def bucket(self, width: int, height: int, frames: int) -> Bucket:
         for bucket in self.buckets:
@@ -58,18 +70,32 @@ class Profile:
         )
 
 
-def profile_sha256(name: str, directory: Path = PROFILES_DIR) -> str:
+def profile_sha256(profile: Profile) -> str:
     """sha256 of what a profile's ONNX and engines depend on: export records it, later stages check it.
 
     That is the compute capabilities, backend, precision, the builder's weight-streaming flag and the
     buckets. The GPU's display name, `vram_gib` and `resident_gib` only steer `run` (how much of the
     weights stays on the GPU), so editing them, or comments, leaves the artifacts current.
     """
-    profile = load_profile(name, Path(directory))
     content = {"compute_capabilities": list(profile.compute_capabilities), "backend": profile.backend,
                "precision": profile.precision, "weight_streaming": profile.memory.weight_streaming,
                "buckets": [dataclasses.asdict(b) for b in profile.buckets]}
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def with_precision(profile: Profile, overrides: dict[str, str]) -> Profile:
+    """The profile with some components in another precision (`--precision transformer=bf16`), validated as a
+    profile's own; its artifacts go to their own folder (Profile.folder)."""
+    if not overrides:
+        return profile
+    where = f"--precision for profile {profile.name!r}"
+    for component, precision in overrides.items():
+        if component not in COMPONENTS:
+            raise UserError(f"{where}: unknown component {component!r}", f"use one of: {', '.join(COMPONENTS)}")
+        check_precision(component, precision, profile.compute_capabilities, where)
+    changed = {c: p for c, p in overrides.items() if profile.precision[c] != p}
+    merged = dict(sorted({**dict(profile.overrides), **changed}.items()))
+    return dataclasses.replace(profile, precision={**profile.precision, **changed}, overrides=tuple(merged.items()))
 
 
 def available_profiles() -> list[str]:
@@ -92,13 +118,15 @@ def parse_profile(path: Path) -> Profile:
     except tomllib.TOMLDecodeError as err:
         raise UserError(f"{path}: not valid TOML: {err}", "fix the file's syntax") from err
     table = _Table(data, str(path))
+    gpu = table.take("gpu", str)
+    capabilities = tuple(table.take("compute_capabilities", list, item=str))
     profile = Profile(
         name=path.stem,
-        gpu=table.take("gpu", str),
-        compute_capabilities=tuple(table.take("compute_capabilities", list, item=str)),
+        gpu=gpu,
+        compute_capabilities=capabilities,
         vram_gib=float(table.take("vram_gib", (int, float))),
         backend=table.take("backend", str, choices=BACKENDS),
-        precision=_parse_precision(table.sub("precision")),
+        precision=_parse_precision(table.sub("precision"), capabilities),
         memory=_parse_memory(table.sub("memory")),
         buckets=tuple(_parse_bucket(_Table(b, f"{path} [[bucket]] #{i + 1}"))
                       for i, b in enumerate(table.take("bucket", list, item=dict))),
@@ -109,16 +137,11 @@ def parse_profile(path: Path) -> Profile:
     return profile
 
 
-def _parse_precision(table: "_Table") -> dict:
+def _parse_precision(table: "_Table", compute_capabilities: tuple[str, ...]) -> dict:
     precision = {}
     for component in COMPONENTS:
-        value = table.take(component, str, choices=SUPPORTED_PRECISIONS + PLANNED_PRECISIONS)
-        if value in PLANNED_PRECISIONS:
-            raise UserError(
-                f"{table.where}: precision {component} = {value!r} is not supported yet",
-                f"use one of {', '.join(SUPPORTED_PRECISIONS)}",
-            )
-        precision[component] = value
+        precision[component] = table.take(component, str)
+        check_precision(component, precision[component], compute_capabilities, table.where)
     table.finish()
     return precision
 

@@ -7,8 +7,9 @@ the ONNX I/O names, the runtime buffer names and the manifest keys: one name per
 import math
 from dataclasses import dataclass
 
-from ltx_trt.core.components import MODALITIES, PARTS
+from ltx_trt.core.components import MODALITIES
 from ltx_trt.core.dtypes import nbytes
+from ltx_trt.core.precision import Quantization, quantized_params
 from ltx_trt.core.profiles import Bucket
 
 CONTEXT_TOKENS = 1024  # the Gemma tokenizer pads every prompt to 1024 tokens
@@ -77,6 +78,26 @@ class ChainWeights:
     pre: tuple[tuple[str, tuple[int, ...]], ...]
     block: tuple[tuple[str, tuple[int, ...]], ...]
     post: tuple[tuple[str, tuple[int, ...]], ...]
+    # which block Linears are quantized: in the file (ModelDims), or in the graphs (core/plan.py)
+    quantization: Quantization | None = None
+
+    def linears(self) -> tuple[str, ...]:
+        """Names of the Linears inside one block (2-D `.weight` parameters)."""
+        return tuple(n.removesuffix(".weight") for n, s in self.block if n.endswith(".weight") and len(s) == 2)
+
+    def part_of(self, block: int) -> str:
+        """The part graph that runs block `block`: "block" (plain weights) or "block_<format>"."""
+        q = self.quantization
+        return f"block_{q.format}" if q is not None and block in q.blocks else "block"
+
+    def block_parts(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.part_of(i) for i in range(self.blocks)))
+
+    def params(self, part: str) -> tuple[tuple[str, tuple[int, ...], str | None], ...]:
+        """(name, shape, dtype) of a part's weight inputs; dtype None: the graph's activation dtype."""
+        if part.startswith("block_"):
+            return quantized_params(self.block, self.quantization)
+        return tuple((name, tuple(shape), None) for name, shape in getattr(self, part))
 
     def width(self, name: str) -> int:
         """Output width of a top-level Linear of `pre` (decides the AdaLN tensors' widths)."""
@@ -198,17 +219,18 @@ def _ada_widths(w: ChainWeights, modality: str) -> dict[str, int]:
 
 
 def _weight_specs(params, dtype: str) -> list[TensorSpec]:
-    return [TensorSpec(WEIGHT_PREFIX + name, tuple(shape), dtype) for name, shape in params]
+    return [TensorSpec(WEIGHT_PREFIX + name, tuple(shape), own or dtype) for name, shape, own in params]
 
 
-def transformer_part_specs(dims: ModelDims, grid: Grid, dtype: str, part: str):
+def transformer_part_specs(dims: ModelDims, grid: Grid, dtype: str, part: str, weights: ChainWeights | None = None):
     """(inputs, outputs) of one part of the block-chained transformer (see runtime/chain.py).
 
     pre: the logical graph's latents, timesteps, sigmas -> hidden states and AdaLN tensors;
-    block: hidden states + AdaLN tensors + contexts + RoPE tables + one block's weights -> hidden states;
-    post: hidden states + embedded timesteps -> velocities. Parameters are `weight.*` inputs throughout.
+    block (and block_<format>, quantized): hidden states + AdaLN tensors + contexts + RoPE tables + one
+    block's weights -> hidden states; post: hidden states + embedded timesteps -> velocities. Parameters
+    are `weight.*` inputs throughout; `weights` (default dims.transformer) says which are quantized.
     """
-    w = dims.transformer
+    w = weights or dims.transformer
     if w is None:
         raise ValueError("transformer graphs need ModelDims.transformer (the checkpoint's weight layout)")
     logical_in, logical_out = transformer_specs(dims, grid, dtype)
@@ -221,22 +243,23 @@ def transformer_part_specs(dims: ModelDims, grid: Grid, dtype: str, part: str):
             ada.append(_f(f"{m}_{field}", (1, tokens[m] if field == "ada_timesteps" else 1, size), dtype))
     embedded = [_f(f"{m}_embedded_timestep", (1, tokens[m], width[m]), dtype) for m in MODALITIES]
     if part == "pre":
-        return list(logical_in[:6]) + _weight_specs(w.pre, dtype), [*hidden.values(), *ada, *embedded]
-    if part == "block":
+        return list(logical_in[:6]) + _weight_specs(w.params(part), dtype), [*hidden.values(), *ada, *embedded]
+    if part in w.block_parts():
         outputs = [_f(f"{m}_hidden_out", hidden[m].shape, dtype) for m in MODALITIES]
-        return [*hidden.values(), *ada, *logical_in[6:], *_weight_specs(w.block, dtype)], outputs
+        return [*hidden.values(), *ada, *logical_in[6:], *_weight_specs(w.params(part), dtype)], outputs
     if part == "post":
-        return [*hidden.values(), *embedded, *_weight_specs(w.post, dtype)], logical_out
-    raise ValueError(f"unknown transformer part {part!r}; expected one of {PARTS}")
+        return [*hidden.values(), *embedded, *_weight_specs(w.params(part), dtype)], logical_out
+    raise ValueError(f"unknown transformer part {part!r}; expected pre, {', '.join(w.block_parts())} or post")
 
 
-def text_encoder_part_specs(dims: ModelDims, dtype: str, part: str):
+def text_encoder_part_specs(dims: ModelDims, dtype: str, part: str, weights: ChainWeights | None = None):
     """(inputs, outputs) of one part of the layer-chained Gemma-3 text encoder (runtime/chain.py TextChain).
 
     pre: token ids and mask -> embeddings, the two additive attention masks and the two RoPE tables;
-    block: one decoder layer on (hidden states, its mask, its RoPE table); post: the final norm.
+    block (block_<format>: quantized): one decoder layer on (hidden states, its mask, its RoPE table);
+    post: the final norm.
     """
-    w = dims.text_encoder
+    w = weights or dims.text_encoder
     if w is None:
         raise ValueError("text encoder graphs need ModelDims.text_encoder (the Gemma folder's weight layout)")
     logical_in, _ = text_encoder_specs(dims, dtype)
@@ -246,11 +269,11 @@ def text_encoder_part_specs(dims: ModelDims, dtype: str, part: str):
     if part == "pre":
         outputs = [hidden, _f("full_attention_mask", mask, dtype), _f("sliding_attention_mask", mask, dtype)]
         outputs += [_f(f"{kind}_rope_{cs}", rope, dtype) for kind in ("global", "local") for cs in ("cos", "sin")]
-        return logical_in + _weight_specs(w.pre, dtype), outputs
-    if part == "block":
+        return logical_in + _weight_specs(w.params(part), dtype), outputs
+    if part in w.block_parts():
         inputs = [hidden, _f("layer_attention_mask", mask, dtype), _f("layer_rope_cos", rope, dtype),
                   _f("layer_rope_sin", rope, dtype)]
-        return inputs + _weight_specs(w.block, dtype), [_f("text_hidden_out", hidden.shape, dtype)]
+        return inputs + _weight_specs(w.params(part), dtype), [_f("text_hidden_out", hidden.shape, dtype)]
     if part == "post":
-        return [hidden, *_weight_specs(w.post, dtype)], [_f("text_hidden_out", hidden.shape, dtype)]
-    raise ValueError(f"unknown text encoder part {part!r}; expected one of {PARTS}")
+        return [hidden, *_weight_specs(w.params(part), dtype)], [_f("text_hidden_out", hidden.shape, dtype)]
+    raise ValueError(f"unknown text encoder part {part!r}; expected pre, {', '.join(w.block_parts())} or post")

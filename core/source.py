@@ -106,6 +106,13 @@ def export_command(profile: str, model: str, checkpoint: Path | None, artifacts:
     return f"ltx-trt export --gpu {profile} {flags}{_where(artifacts)}"
 
 
+def calibrate_command(profile: str, model: str, checkpoint: Path | None, artifacts: Path,
+                      gemma: Path | None = None) -> str:
+    """The command that records the activation maxima a bf16 checkpoint needs for FP8 / NVFP4."""
+    flags = "--model tiny" if model == TINY_ID else f"--checkpoint {checkpoint or 'FILE'} --gemma {gemma or 'DIR'}"
+    return f"ltx-trt calibrate --gpu {profile} {flags}{_where(artifacts)}"
+
+
 def build_command(profile: str, model: str, checkpoint: Path | None, artifacts: Path) -> str:
     """The command that (re)builds the engines of (model, profile)."""
     flags = "--model tiny" if model == TINY_ID else f"--checkpoint {checkpoint or 'FILE'}"

@@ -17,8 +17,8 @@ import onnx_ir as ir
 import torch
 
 from ltx_trt.core.plan import Graph
+from ltx_trt.export.quantized_onnx import OPSET, TRANSLATIONS, retype_packed
 
-OPSET = 20
 INLINE_BYTES = 1 << 16  # initializers above this size go to external data
 
 
@@ -31,9 +31,11 @@ def trace(wrapper: torch.nn.Module, args: list[torch.Tensor], graph: Graph, over
         program = torch.onnx.export(
             wrapper, tuple(args), dynamo=True, opset_version=OPSET, optimize=False, verbose=False,
             input_names=[s.name for s in graph.inputs], output_names=[s.name for s in graph.outputs],
+            custom_translation_table=TRANSLATIONS,
         )
     names = [n for n, _ in wrapper.named_parameters()] + [n for n, _ in wrapper.named_buffers()]
     optimize_keeping_weights(program.model, names)
+    retype_packed(program.model, {s.name: s for s in graph.inputs})
     return program.model
 
 

@@ -14,10 +14,10 @@ import onnx
 
 from ltx_trt.core.checkpoint import read_header
 from ltx_trt.core.components import COMPONENTS
-from ltx_trt.core.dtypes import PRECISION_DTYPE, torch_dtype
+from ltx_trt.core.dtypes import torch_dtype
 from ltx_trt.core.errors import UserError
 from ltx_trt.core.manifest import MANIFEST_NAME, sha256_file, write_atomic
-from ltx_trt.core.plan import Graph, physical, profile_graphs
+from ltx_trt.core.plan import ACTIVATIONS, Graph, physical, profile_graphs
 from ltx_trt.core.profiles import Profile, profile_sha256
 from ltx_trt.core.source import TINY_ID, ModelSource, check_writable, onnx_dir
 from ltx_trt.export import onnx_export
@@ -34,7 +34,7 @@ def export_model(source: ModelSource, profile: Profile, artifacts: Path, only: t
     unknown = sorted(set(only or ()) - set(COMPONENTS))
     if unknown:
         raise UserError(f"unknown component {unknown[0]!r}", f"choose from: {', '.join(COMPONENTS)}")
-    final = onnx_dir(artifacts, source.model_id, profile.name)
+    final = onnx_dir(artifacts, source.model_id, profile.folder)
     check_writable(final.parent)
     files = ModelFiles(source)
     graphs = [g for g in physical(profile_graphs(profile, files.dims)) if not only or g.component in only]
@@ -64,7 +64,7 @@ def _export_component(files, component: str, graphs: list[Graph], out: Path, ref
     from ltx_trt.model.graph_modules import call_wrapped, component_model
 
     model = component_model(component)
-    dtype = torch_dtype(PRECISION_DTYPE[graphs[0].precision])
+    dtype = torch_dtype(ACTIVATIONS[graphs[0].precision])
     t0 = time.perf_counter()
     module = model.build(files, dtype)
     log(f"  {component}: built from the checkpoint in {time.perf_counter() - t0:.1f} s")
@@ -136,8 +136,8 @@ def _manifest(source: ModelSource, profile: Profile, files, entries: dict, secon
         "format": 1,
         "stage": "export",
         "model_id": source.model_id,
-        "profile": profile.name,
-        "profile_sha256": profile_sha256(profile.name),
+        "profile": profile.folder,
+        "profile_sha256": profile_sha256(profile),
         "partial": partial,
         "checkpoint": {"path": str(source.checkpoint), "fingerprint": files.checkpoint.header.fingerprint,
                        "sha256": _cached_sha256(source.checkpoint, final_dir.parent.parent / "source-hashes.json"),

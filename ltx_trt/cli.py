@@ -4,6 +4,7 @@ Command bodies are a few lines: parse, resolve, call the stage. Heavy imports (t
 TensorRT) happen inside the commands so that `ltx-trt --help` is instant.
 """
 
+import dataclasses
 import sys
 from functools import wraps
 from pathlib import Path
@@ -14,6 +15,23 @@ from ltx_trt.core.errors import UserError
 from ltx_trt.core.profiles import available_profiles
 
 _ARTIFACTS_HELP = "Folder holding <model>/<profile>/onnx and engines (default: ./artifacts)."
+_PRECISION_HELP = ("Run a component in another precision than the profile's, e.g. transformer=bf16 (repeatable; "
+                   "precisions: fp32, bf16, fp8, nvfp4, int4). Such artifacts live in their own folder.")
+
+
+def _precisions(ctx, param, values) -> dict[str, str]:
+    """`--precision COMPONENT=PRECISION` values as a dict (checked against the profile later)."""
+    parsed = {}
+    for value in values:
+        component, sep, precision = value.partition("=")
+        if not sep or not component or not precision:
+            raise click.BadParameter(f"{value!r} is not COMPONENT=PRECISION, e.g. transformer=bf16")
+        parsed[component.strip()] = precision.strip()
+    return parsed
+
+
+_precision_option = click.option("--precision", "precisions", multiple=True, metavar="COMPONENT=PRECISION",
+                                 callback=_precisions, help=_PRECISION_HELP)
 
 
 def _user_errors(command):
@@ -71,8 +89,9 @@ def main():
 @click.option("--component", "components", multiple=True, metavar="NAME",
               help="Export only this component (repeatable): text_encoder, connector, transformer, upsampler, "
                    "video_decoder, audio_decoder.")
+@_precision_option
 @_user_errors
-def export(profile_name, model, checkpoint, artifacts, gemma, upsampler, components):
+def export(profile_name, model, checkpoint, artifacts, gemma, upsampler, components, precisions):
     """Export every component to static-shape ONNX for one GPU profile.
 
     Writes <artifacts>/<model>/<profile>/onnx/ with one .onnx per component and shape bucket,
@@ -80,10 +99,10 @@ def export(profile_name, model, checkpoint, artifacts, gemma, upsampler, compone
     export finished).
     """
     from ltx_trt.core import source
-    from ltx_trt.core.profiles import load_profile
+    from ltx_trt.core.profiles import load_profile, with_precision
     from ltx_trt.export.pipeline import export_model
 
-    profile = load_profile(profile_name)
+    profile = with_precision(load_profile(profile_name), precisions)
     source.check_writable(artifacts)
     src = source.resolve(model, checkpoint, gemma, upsampler, artifacts)
     if src.model_id == source.TINY_ID:
@@ -96,8 +115,9 @@ def export(profile_name, model, checkpoint, artifacts, gemma, upsampler, compone
 @main.command("build-engines")
 @_model_options
 @click.option("--force", is_flag=True, help="Rebuild every engine even if nothing changed.")
+@_precision_option
 @_user_errors
-def build_engines(profile_name, model, checkpoint, artifacts, force):
+def build_engines(profile_name, model, checkpoint, artifacts, force, precisions):
     """Build TensorRT engines from the exported ONNX for one GPU profile.
 
     Reads <artifacts>/<model>/<profile>/onnx/manifest.json and writes engines/ beside it: one engine
@@ -105,10 +125,10 @@ def build_engines(profile_name, model, checkpoint, artifacts, force):
     (the log says which), then engines/manifest.json. RTX profiles build on a machine without a GPU.
     """
     from ltx_trt.build_engines.build import build_all
-    from ltx_trt.core.profiles import load_profile
+    from ltx_trt.core.profiles import load_profile, with_precision
     from ltx_trt.core.source import model_id
 
-    profile = load_profile(profile_name)
+    profile = with_precision(load_profile(profile_name), precisions)
     build_all(model_id(model, checkpoint), profile, artifacts, force=force, checkpoint=checkpoint)
 
 
@@ -130,9 +150,10 @@ def build_engines(profile_name, model, checkpoint, artifacts, force):
 @click.option("--resident-gib", type=click.FloatRange(min=1.0), default=None,
               help="GPU memory the run may hold, in GiB (default: the profile's resident_gib). Weights beyond it "
                    "stream from host memory every step: lower it if other programs use the GPU.")
+@_precision_option
 @_user_errors
 def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, width, height, frames, seed, executor,
-        output, resident_gib):
+        output, resident_gib, precisions):
     """Generate a clip with sound from a prompt, with the engines (or the exported ONNX, or PyTorch).
 
     Never exports or builds: missing or stale artifacts stop it with the command that makes them.
@@ -140,13 +161,56 @@ def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, wi
     from ltx_trt.commands import request
     from ltx_trt.commands.run import run as generate
     from ltx_trt.core import source
+    from ltx_trt.core.profiles import with_precision
 
-    profile = request.with_resident_gib(request.select_profile(profile_name), resident_gib)
+    profile = request.with_resident_gib(with_precision(request.select_profile(profile_name), precisions), resident_gib)
     bucket = request.select_bucket(profile, width, height, frames)
     src = source.resolve(model, checkpoint, gemma, upsampler, artifacts)
     seed = request.DEFAULT_SEED if seed is None else seed
     generate(request.RunRequest(prompt, profile, src, artifacts, bucket, seed, executor, output),
              log=lambda line: click.echo(line))
+
+
+@main.command()
+@_model_options
+@click.option("--gemma", type=click.Path(path_type=Path), default=None,
+              help="Gemma-3-12B folder in Hugging Face layout (config, tokenizer, weights).")
+@click.option("--upsampler", type=click.Path(path_type=Path), default=None,
+              help="x2 spatial upsampler file (default: ltx-2.3-spatial-upscaler-x2-*.safetensors next to the checkpoint).")
+@click.option("--prompt", "prompts", multiple=True, metavar="TEXT",
+              help="A calibration prompt (repeatable; default: four built-in prompts of varied scenes and sounds).")
+@click.option("--prompts-file", type=click.File("r", encoding="utf-8"), default=None,
+              help="A text file with one calibration prompt per line.")
+@click.option("--width", type=int, default=None, help="Calibrate at this bucket only (default: every bucket).")
+@click.option("--height", type=int, default=None, help="With --width/--frames: the one bucket's height.")
+@click.option("--frames", type=int, default=None, help="With --width/--height: the one bucket's frame count.")
+@click.option("--seed", type=int, default=None, help="Random seed (default: 10, as ltx-pipelines).")
+@_user_errors
+def calibrate(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompts, prompts_file, width, height,
+              frames, seed):
+    """Record the activation ranges FP8 needs, from a bf16 checkpoint.
+
+    Runs the bf16 model (PyTorch, on the GPU if there is one) on each prompt at each of the profile's
+    buckets and writes <artifacts>/<model>/calibration/: the largest input of every transformer block
+    Linear, as safetensors, with a manifest naming the checkpoint, prompts and method. `run` turns them
+    into static FP8 input scales. Official FP8 checkpoints carry their own scales and need none.
+    """
+    from ltx_trt.commands.calibrate import DEFAULT_PROMPTS, calibrate as record
+    from ltx_trt.commands.request import DEFAULT_SEED, select_bucket, select_profile
+    from ltx_trt.core import source
+
+    profile = select_profile(profile_name)
+    if (width, height, frames) != (None, None, None):
+        profile = dataclasses.replace(profile, buckets=(select_bucket(profile, width, height, frames),))
+    source.check_writable(artifacts)
+    src = source.resolve(model, checkpoint, gemma, upsampler, artifacts)
+    if src.model_id == source.TINY_ID:
+        from ltx_trt.model.tiny import ensure_tiny_model
+
+        ensure_tiny_model(source.tiny_dir(artifacts))
+    lines = [line.strip() for line in prompts_file] if prompts_file else []
+    chosen = tuple(p for p in (*prompts, *lines) if p) or DEFAULT_PROMPTS
+    record(profile, src, artifacts, chosen, DEFAULT_SEED if seed is None else seed, log=lambda line: click.echo(line))
 
 
 @main.command()

@@ -3,11 +3,13 @@
 Also the model dims (core/shapes.py ModelDims) read from their configs. Imports torch.
 """
 
+import dataclasses
 import json
 from functools import cached_property
 from pathlib import Path
 
-from ltx_trt.core.checkpoint import check_ltx23
+from ltx_trt.core.checkpoint import check_ltx23, stored_quantization
+from ltx_trt.core.precision import Quantization
 from ltx_trt.core.errors import UserError
 from ltx_trt.core.shapes import ModelDims
 from ltx_trt.core.source import ModelSource
@@ -57,6 +59,11 @@ class ModelFiles:
         return config.get("text_config", config)
 
     @cached_property
+    def stored_quantization(self) -> Quantization | None:
+        """How the checkpoint stores the transformer's block Linears (an official FP8 / NVFP4 file), or None."""
+        return stored_quantization(self.checkpoint.header)
+
+    @cached_property
     def dims(self) -> ModelDims:
         t = self.config["transformer"]
         return ModelDims(
@@ -64,7 +71,7 @@ class ModelFiles:
             audio_heads=t["audio_num_attention_heads"], audio_head_dim=t["audio_attention_head_dim"],
             audio_cross_dim=t["audio_cross_attention_dim"],
             gemma_hidden=self.gemma_config["hidden_size"], gemma_layers=self.gemma_config["num_hidden_layers"],
-            transformer=layout_from_config(self.config),
+            transformer=dataclasses.replace(layout_from_config(self.config), quantization=self.stored_quantization),
             **self._text_layout(),
         )
 

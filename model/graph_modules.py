@@ -47,6 +47,13 @@ class PartGraph(torch.nn.Module):
         self.__dict__["root"] = root  # the module the weight names are relative to
         self.weight_names = weight_names
 
+    def compile(self) -> "PartGraph":
+        """Run the part's module through torch.compile (it fuses elementwise work, FP8 activation
+        quantization included, into the kernels around it); the weights are still bound at each call,
+        as inputs of the compiled graph, so one compilation serves every block of a shape."""
+        self.__dict__["inner"] = torch.compile(self.inner, dynamic=False)
+        return self
+
     def forward(self, *args):
         n = len(args) - len(self.weight_names)
         with _bound(self.root, {name: w for name, w in zip(self.weight_names, args[n:])}):

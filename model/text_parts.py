@@ -16,11 +16,12 @@ from typing import Callable
 
 import torch
 
-from ltx_trt.core.dtypes import torch_dtype
 from ltx_trt.core.plan import Graph
 from ltx_trt.core.shapes import CONTEXT_TOKENS, WEIGHT_PREFIX, ChainWeights
 from ltx_trt.model.gemma import gemma_state, text_encoder_skeleton
 from ltx_trt.model.graph_modules import ComponentModel, PartGraph
+from ltx_trt.model.quant_linear import quantized_block
+from ltx_trt.model.quantized_weights import example_reader
 from ltx_trt.model.text_graphs import random_prompt, static_attention_masks
 
 LM = "model.model.language_model."  # the language model inside ltx-core's GemmaTextEncoder
@@ -91,14 +92,17 @@ def wrap_part(encoder: torch.nn.Module, graph: Graph) -> PartGraph:
     """The PartGraph of a physical text encoder graph (variant `pre`, `block` or `post`)."""
     lm, part = language_model(encoder), part_of(graph)
     names = [s.name[len(WEIGHT_PREFIX):] for s in graph.inputs if s.name.startswith(WEIGHT_PREFIX)]
-    if part == "block":
-        return PartGraph(_Layer(lm.layers[0]), lm.layers[0], names).eval()
+    if part.startswith("block"):
+        layer = lm.layers[0]
+        if part != "block":  # its Linears quantized: a copy of the skeleton layer with QuantLinears
+            layer = quantized_block(layer, graph.weights.quantization)
+        return PartGraph(_Layer(layer), layer, names).eval()
     return PartGraph(_Pre(lm) if part == "pre" else _Post(lm), lm, names).eval()
 
 
 def part_parameters(encoder: torch.nn.Module, part: str, layer: int = 0) -> dict[str, torch.Tensor]:
     lm = language_model(encoder)
-    if part == "block":
+    if part.startswith("block"):
         return dict(lm.layers[layer].named_parameters())
     if part == "pre":
         return {"embed_tokens.weight": lm.embed_tokens.weight}
@@ -108,10 +112,10 @@ def part_parameters(encoder: torch.nn.Module, part: str, layer: int = 0) -> dict
 def example_inputs(encoder: torch.nn.Module, graph: Graph, seed: int) -> list[torch.Tensor]:
     """pre: a random left-padded prompt; block/post: random activations, the pre part's real masks and
     tables for a random prompt; weights: the encoder's own (layer 0 for the block)."""
-    params = part_parameters(encoder, part_of(graph))
     generator = torch.Generator().manual_seed(seed)
     ids, mask = random_prompt(encoder, CONTEXT_TOKENS, seed)
     dtype = language_model(encoder).embed_tokens.weight.dtype
+    weight = example_reader(model_reader(encoder), graph.weights, dtype)
     with torch.no_grad():
         _, full, _, cos, sin, _, _ = _Pre(language_model(encoder))(ids, mask)
     known = {"input_ids": ids, "attention_mask": mask, "layer_attention_mask": full, "layer_rope_cos": cos,
@@ -119,7 +123,7 @@ def example_inputs(encoder: torch.nn.Module, graph: Graph, seed: int) -> list[to
     out = []
     for spec in graph.inputs:
         if spec.name.startswith(WEIGHT_PREFIX):
-            out.append(params[spec.name[len(WEIGHT_PREFIX):]].detach().to(torch_dtype(spec.dtype)))
+            out.append(weight(part_of(graph), 0, spec.name[len(WEIGHT_PREFIX):]).detach())
         elif spec.name in known:
             out.append(known[spec.name])
         else:
@@ -132,7 +136,7 @@ def folder_reader(files, dtype: torch.dtype) -> Callable[[str, int, str], torch.
     state = gemma_state(files.gemma_shards, files.source.gemma, dtype)
 
     def read(part: str, layer: int, name: str) -> torch.Tensor:
-        return state[LM + (f"layers.{layer}.{name}" if part == "block" else name)]
+        return state[LM + (f"layers.{layer}.{name}" if part.startswith("block") else name)]
 
     return read
 

@@ -19,6 +19,7 @@ from ltx_trt.core.shapes import WEIGHT_PREFIX
 from ltx_trt.model import components, transformer_parts
 from ltx_trt.model.graph_modules import ComponentModel
 from ltx_trt.model.loading import KEY_MAPS, key_mapping
+from ltx_trt.model.quantized_weights import example_reader
 from ltx_trt.model.weights import assign_from_file, parameters_on_meta
 
 
@@ -74,7 +75,8 @@ def example_inputs(model: torch.nn.Module, graph: Graph, seed: int) -> list[torc
     """One part's inputs: random activations, sigmas in (0.05, 0.95) with matching timesteps, real RoPE
     tables for the graph's grid, and the model's own weights (block 0 for the block part)."""
     generator = torch.Generator().manual_seed(seed)
-    params = transformer_parts.part_parameters(model, transformer_parts.part_of(graph))
+    part = transformer_parts.part_of(graph)
+    weight = example_reader(transformer_parts.model_reader(model), graph.weights, model.patchify_proj.weight.dtype)
     sigma = {m: torch.rand(1, generator=generator) * 0.9 + 0.05 for m in MODALITIES}
     tables = {}
     if any(s.name == "video_rope_cos" for s in graph.inputs):
@@ -86,7 +88,7 @@ def example_inputs(model: torch.nn.Module, graph: Graph, seed: int) -> list[torc
         dtype = torch_dtype(spec.dtype)
         modality = spec.name.split("_")[0]
         if spec.name.startswith(WEIGHT_PREFIX):
-            out.append(params[spec.name[len(WEIGHT_PREFIX):]].detach().to(dtype))
+            out.append(weight(part, 0, spec.name[len(WEIGHT_PREFIX):]).detach())
         elif spec.name in tables:
             out.append(tables[spec.name])
         elif spec.name.endswith(("_sigma", "_timesteps")):

@@ -23,6 +23,7 @@ from ltx_trt.core.shapes import WEIGHT_PREFIX, ChainWeights
 from ltx_trt.model import components
 from ltx_trt.model.graph_modules import PartGraph
 from ltx_trt.model.loading import KEY_MAPS
+from ltx_trt.model.quant_linear import quantized_block
 from ltx_trt.model.weights import parameters_on_meta
 
 _POST = ("scale_shift_table", "audio_scale_shift_table", "norm_out.", "audio_norm_out.", "proj_out.",
@@ -54,7 +55,7 @@ def layout_from_config(config: dict) -> ChainWeights:
 
 def part_parameters(model: torch.nn.Module, part: str, block: int = 0) -> dict[str, torch.Tensor]:
     """A part's parameters from a loaded model, by the part's own names (what the graph's weight inputs are)."""
-    if part == "block":
+    if part.startswith("block"):
         return dict(model.transformer_blocks[block].named_parameters())
     top = {n: p for n, p in model.named_parameters() if not n.startswith("transformer_blocks.")}
     return {n: p for n, p in top.items() if _is_post(n) == (part == "post")}
@@ -141,8 +142,10 @@ def wrap_part(model: torch.nn.Module, graph: Graph) -> PartGraph:
     """The PartGraph of a physical transformer graph (variant `<bucket>.<stage>.<part>`)."""
     part = part_of(graph)
     names = [s.name[len(WEIGHT_PREFIX):] for s in graph.inputs if s.name.startswith(WEIGHT_PREFIX)]
-    if part == "block":
+    if part.startswith("block"):
         block = model.transformer_blocks[0]
+        if part != "block":  # its Linears quantized: a copy of the skeleton block with QuantLinears
+            block = quantized_block(block, graph.weights.quantization)
         return PartGraph(_Block(block), block, names).eval()
     return PartGraph(_Pre(model) if part == "pre" else _Post(model), model, names).eval()
 
@@ -158,7 +161,7 @@ def checkpoint_reader(checkpoint) -> Callable[[str, int, str], torch.Tensor]:
     keymap = KEY_MAPS["transformer"]
 
     def read(part: str, block: int, name: str) -> torch.Tensor:
-        return checkpoint.tensor(keymap.file_key(f"transformer_blocks.{block}.{name}" if part == "block" else name))
+        return checkpoint.tensor(keymap.file_key(f"transformer_blocks.{block}.{name}" if part.startswith("block") else name))
 
     return read
 
@@ -166,7 +169,7 @@ def checkpoint_reader(checkpoint) -> Callable[[str, int, str], torch.Tensor]:
 def model_reader(model: torch.nn.Module) -> Callable[[str, int, str], torch.Tensor]:
     """(part, block, name) -> the parameter of a loaded ltx-core transformer (tests, benchmarks)."""
     return lambda part, block, name: model.get_parameter(
-        f"transformer_blocks.{block}.{name}" if part == "block" else name)
+        f"transformer_blocks.{block}.{name}" if part.startswith("block") else name)
 
 
 def part_modules(config: dict, graphs: list[Graph]) -> dict[str, PartGraph]:

@@ -24,7 +24,7 @@ from ltx_trt.runtime.weight_store import WeightStore, store_factory
 def chain_buffer_bytes(graph: Graph) -> int:
     """Bytes of the intermediate buffers a chain allocates for a logical graph (_Buffers, TextChain): the
     pre part's outputs plus a second copy of each hidden state, which the blocks swap between."""
-    carried = graph.parts[0].outputs
+    carried = graph.part("pre").outputs
     return sum(s.nbytes for s in carried) + sum(s.nbytes for s in carried if s.name.endswith("_hidden"))
 
 
@@ -32,7 +32,9 @@ class _Buffers:
     """The intermediate tensors of one logical graph: the pre part's outputs and a second hidden state."""
 
     def __init__(self, graph: Graph, device: torch.device) -> None:
-        self.pre, self.block, self.post = graph.parts
+        self.pre, self.post = graph.part("pre"), graph.part("post")
+        self.blocks = _block_parts(graph)  # block i -> the part graph that runs it (plain or quantized)
+        self.keys = [p.key for p in graph.parts]
         self.carried = allocate(self.pre.outputs, device)  # hidden states, AdaLN tensors, embedded timesteps
         self.spare = {m: torch.zeros_like(self.carried[f"{m}_hidden"]) for m in MODALITIES}
 
@@ -61,10 +63,10 @@ class BlockChain:
         self.inner.run(chain.pre.key, _pick(chain.pre, inputs, self.store.parts["pre"]), carried)
         current = {m: carried[f"{m}_hidden"] for m in MODALITIES}
         other = dict(chain.spare)
-        for i in range(self.blocks):
-            feeds = _pick(chain.block, {**inputs, **carried, **{f"{m}_hidden": current[m] for m in MODALITIES}},
+        for i, block in enumerate(chain.blocks):
+            feeds = _pick(block, {**inputs, **carried, **{f"{m}_hidden": current[m] for m in MODALITIES}},
                           self.store.block(i))
-            self.inner.run(chain.block.key, feeds, {f"{m}_hidden_out": other[m] for m in MODALITIES})
+            self.inner.run(block.key, feeds, {f"{m}_hidden_out": other[m] for m in MODALITIES})
             self.store.done(i)
             current, other = other, current
         post_feeds = {**carried, **{f"{m}_hidden": current[m] for m in MODALITIES}}
@@ -76,7 +78,7 @@ class BlockChain:
         keys = []
         for key in graph_keys:
             chain = self.buffers.pop(key, None)
-            keys += [chain.pre.key, chain.block.key, chain.post.key] if chain else [key]
+            keys += chain.keys if chain else [key]
         if not self.buffers and self.store is not None:
             self.store.close()
         self.inner.release(keys)
@@ -95,7 +97,7 @@ class TextChain:
                  sliding: tuple[int, ...], device: torch.device) -> None:
         self.inner, self.graph, self.make_store, self.layers, self.sliding = inner, graph, make_store, layers, sliding
         self.store: WeightStore | None = None
-        self.pre, self.block, self.post = graph.parts
+        self.pre, self.post, self.blocks = graph.part("pre"), graph.part("post"), _block_parts(graph)
         self.carried = allocate(self.pre.outputs, device)
         self.spare = torch.zeros_like(self.carried["text_hidden"])
 
@@ -108,12 +110,12 @@ class TextChain:
         carried, stacked = self.carried, outputs["hidden_states"]
         self.inner.run(self.pre.key, _pick(self.pre, inputs, self.store.parts["pre"]), carried)
         current, other = carried["text_hidden"], self.spare
-        for i in range(self.layers):
+        for i, block in enumerate(self.blocks):
             stacked[..., i].copy_(current)  # the input of layer i, as transformers collects hidden states
             kind, rope = ("sliding", "local") if i in self.sliding else ("full", "global")
             feeds = {"text_hidden": current, "layer_attention_mask": carried[f"{kind}_attention_mask"],
                      "layer_rope_cos": carried[f"{rope}_rope_cos"], "layer_rope_sin": carried[f"{rope}_rope_sin"]}
-            self.inner.run(self.block.key, _pick(self.block, feeds, self.store.block(i)), {"text_hidden_out": other})
+            self.inner.run(block.key, _pick(block, feeds, self.store.block(i)), {"text_hidden_out": other})
             self.store.done(i)
             current, other = other, current
         post = _pick(self.post, {"text_hidden": current}, self.store.parts["post"])
@@ -124,7 +126,7 @@ class TextChain:
         """Done with these graphs: the text encoder frees its buffers, weights and parts' engines."""
         keys = [k for k in graph_keys if k != self.graph.key]
         if len(keys) < len(graph_keys) and self.carried is not None:
-            keys += [self.pre.key, self.block.key, self.post.key]
+            keys += [p.key for p in self.graph.parts]
             self.carried, self.spare = None, None
             if self.store is not None:
                 self.store.close()
@@ -144,6 +146,11 @@ def text_chain(inner, graph: Graph, layout: ChainWeights, sliding: tuple[int, ..
     """A TextChain over `inner` for the logical text encoder graph, weights from `read` (packed on first run)."""
     make = store_factory(layout, read, dtype, device, budget_bytes, "text encoder", log)
     return TextChain(inner, graph, make, layout.blocks, sliding, device)
+
+
+def _block_parts(graph: Graph) -> list[Graph]:
+    """Block i -> the part graph that runs it: "block", or "block_<format>" for quantized blocks."""
+    return [graph.part(graph.weights.part_of(i)) for i in range(graph.weights.blocks)]
 
 
 def _pick(part: Graph, available: dict[str, torch.Tensor], weights: dict[str, torch.Tensor]) -> dict:

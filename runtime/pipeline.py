@@ -89,6 +89,26 @@ def generate(tokens: dict[str, torch.Tensor], seed: int, output: Path, *, graphs
     """
     done = executor.release if release else (lambda keys: None)
     progress = progress or Progress(device=device)
+    full = denoised_latents(tokens, seed, graphs=graphs, bucket=bucket, config=config, executor=executor,
+                            device=device, cuda_graphs=cuda_graphs, progress=progress, done=done)
+    with progress.stage("video decode"):
+        frames = _decode_video(executor, graphs.video_decoder, full["video"], device)
+    done([graphs.video_decoder.key])
+    with progress.stage("audio decode"):
+        waveform = _decode_audio(executor, graphs.audio_decoder, full["audio"], device)
+    done([graphs.audio_decoder.key])
+    with progress.stage("mp4", f"H.264 + AAC, {bucket.frames} frames at {bucket.fps} fps"):
+        # The causal audio decoder's waveform is ~1,500 samples shorter than the clip (121 / 24 s):
+        # end it with silence so both streams last frames / fps.
+        clip_samples = round(bucket.frames / bucket.fps * shapes.OUTPUT_SAMPLE_RATE)
+        waveform = media.pad_to(waveform, clip_samples)
+        return media.write_mp4(output, frames, bucket.fps, waveform, shapes.OUTPUT_SAMPLE_RATE)
+
+
+def denoised_latents(tokens: dict[str, torch.Tensor], seed: int, *, graphs: BucketGraphs, bucket: Bucket, config: dict,
+                     executor: Executor, device: torch.device, cuda_graphs: bool, progress: Progress,
+                     done: Callable[[list[str]], None]) -> dict[str, torch.Tensor]:
+    """Text tokens -> the final (1, N, 128) video and audio latents: encode, stage 1, upsample, stage 2."""
     with progress.stage("text", "Gemma-3 encoder + connector"):
         hidden = run_graph(executor, graphs.text_encoder, tokens, device)
         done([graphs.text_encoder.key])  # Gemma's weights leave before the connector's engine loads
@@ -109,18 +129,7 @@ def generate(tokens: dict[str, torch.Tensor], seed: int, output: Path, *, graphs
     with progress.stage("stage 2", f"full size, {stages[1].num_steps} steps"):
         full = denoise(stages[1], generator, {"video": upsampled, "audio": low["audio"]}, progress.step)
     done([graphs.stage1.key, graphs.stage2.key])
-    with progress.stage("video decode"):
-        frames = _decode_video(executor, graphs.video_decoder, full["video"], device)
-    done([graphs.video_decoder.key])
-    with progress.stage("audio decode"):
-        waveform = _decode_audio(executor, graphs.audio_decoder, full["audio"], device)
-    done([graphs.audio_decoder.key])
-    with progress.stage("mp4", f"H.264 + AAC, {bucket.frames} frames at {bucket.fps} fps"):
-        # The causal audio decoder's waveform is ~1,500 samples shorter than the clip (121 / 24 s):
-        # end it with silence so both streams last frames / fps.
-        clip_samples = round(bucket.frames / bucket.fps * shapes.OUTPUT_SAMPLE_RATE)
-        waveform = media.pad_to(waveform, clip_samples)
-        return media.write_mp4(output, frames, bucket.fps, waveform, shapes.OUTPUT_SAMPLE_RATE)
+    return full
 
 
 def _set_inputs(step: Step, text: dict[str, torch.Tensor], config: dict, fps: int) -> None:

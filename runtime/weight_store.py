@@ -1,7 +1,9 @@
 """The transformer's weights for the block chain: read from the checkpoint once, resident or streamed.
 
-Every block's parameters are packed into one contiguous byte buffer with a fixed layout (the same
-offsets for all blocks), so that a block is one copy and a slot of device memory can hold any block.
+Every block's parameters are packed into one contiguous byte buffer with a fixed layout per kind of
+block (plain or quantized: core.shapes.ChainWeights.part_of; the same offsets for every block of a
+kind), so that a block is one copy and a slot of device memory, as large as the largest, holds any block.
+Each tensor keeps its own dtype (FP8 codes, fp32 scales, packed INT4 as uint8 next to bf16 biases).
 Blocks 0..k-1 stay on the device (k from the byte budget); the others live in pinned host memory and
 are copied into one of two device slots on a copy stream, ahead of use: block j+2's copy starts as
 soon as block j has finished with the slot, so copies overlap compute. All of it is plain stream and
@@ -16,6 +18,7 @@ from typing import Callable
 import psutil
 import torch
 
+from ltx_trt.core.dtypes import storage_shape, torch_dtype
 from ltx_trt.core.errors import UserError
 from ltx_trt.core.shapes import WEIGHT_PREFIX, ChainWeights
 
@@ -27,53 +30,56 @@ HOST_RESERVE = 2 * 2**30  # bytes of RAM left to everything else when pinning th
 class PackLayout:
     """Where each named tensor of a part lives inside its byte buffer."""
 
-    entries: tuple[tuple[str, tuple[int, ...], int, int], ...]  # (input name, shape, offset, nbytes)
+    # (input name, storage shape, torch dtype, offset, nbytes)
+    entries: tuple[tuple[str, tuple[int, ...], torch.dtype, int, int], ...]
     nbytes: int
 
     @classmethod
     def of(cls, params, dtype: torch.dtype) -> "PackLayout":
+        """params: (name, shape, dtype name or None for `dtype`), as ChainWeights.params gives them."""
         entries, offset = [], 0
-        item = torch.empty((), dtype=dtype).element_size()
-        for name, shape in params:
-            n = item * math.prod(shape)
-            entries.append((WEIGHT_PREFIX + name, tuple(shape), offset, n))
+        for name, shape, own in params:
+            stored = torch_dtype(own) if own else dtype
+            shape = storage_shape(own, shape) if own else tuple(shape)
+            n = torch.empty((), dtype=stored).element_size() * math.prod(shape)
+            entries.append((WEIGHT_PREFIX + name, shape, stored, offset, n))
             offset += -(-n // ALIGN) * ALIGN
         return cls(tuple(entries), offset)
 
-    def views(self, buffer: torch.Tensor, dtype: torch.dtype) -> dict[str, torch.Tensor]:
-        return {name: buffer[o:o + n].view(dtype).view(shape) for name, shape, o, n in self.entries}
+    def views(self, buffer: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {name: buffer[o:o + n].view(dtype).view(shape) for name, shape, dtype, o, n in self.entries}
 
 
 class WeightStore:
     """Weights of pre, post and the blocks, as the graph inputs the chain binds (`weight.*` names).
 
-    `read(part, block, name)` returns the checkpoint tensor of a parameter (any device, any dtype);
-    `budget_bytes` caps what the blocks may keep on the device (None: all resident).
+    `read(part, block, name)` returns a weight input's tensor (any device; `part` is the block's part,
+    "block" or "block_<format>", with that part's dtypes); `budget_bytes` caps what the blocks may keep
+    on the device (None: all resident).
     """
 
     def __init__(self, layout: ChainWeights, read: Callable[[str, int, str], torch.Tensor],
                  dtype: torch.dtype, device: torch.device, budget_bytes: int | None = None) -> None:
-        self.dtype, self.device, self.read = dtype, torch.device(device), read
-        self.block_layout = PackLayout.of(layout.block, dtype)
-        part_layouts = {part: PackLayout.of(getattr(layout, part), dtype) for part in ("pre", "post")}
-        self.parts = {part: self._pack(pack, part, 0, self.device) for part, pack in part_layouts.items()}
-        fixed = sum(pack.nbytes for pack in part_layouts.values())
-        count = resident_blocks(layout.blocks, self.block_layout.nbytes, fixed, budget_bytes)
-        if self.device.type != "cuda":
-            count = layout.blocks  # streaming is a CUDA feature; on the CPU everything is "resident"
-        self.resident = [self._pack(self.block_layout, "block", i, self.device) for i in range(count)]
+        self.device, self.read = torch.device(device), read
+        self.kinds = [layout.part_of(i) for i in range(layout.blocks)]
+        self.layouts = {part: PackLayout.of(layout.params(part), dtype) for part in ("pre", "post", *set(self.kinds))}
+        self.parts = {part: self._pack(part, 0, self.device) for part in ("pre", "post")}
+        fixed = self.layouts["pre"].nbytes + self.layouts["post"].nbytes
+        sizes = [self.layouts[kind].nbytes for kind in self.kinds]
+        count = resident_blocks(sizes, fixed, budget_bytes) if self.device.type == "cuda" else layout.blocks
+        self.resident = [self._pack(self.kinds[i], i, self.device) for i in range(count)]  # CPU: all "resident"
         self.streamed = list(range(count, layout.blocks))
         if self.streamed:
-            require_host_memory(len(self.streamed) * self.block_layout.nbytes, len(self.streamed))
-        self._host = [self._buffer(self.block_layout, "block", i, torch.device("cpu"), pin=True) for i in self.streamed]
-        self._slots = [torch.empty(self.block_layout.nbytes, dtype=torch.uint8, device=self.device)
+            require_host_memory(sum(sizes[count:]), len(self.streamed))
+        self._host = [self._buffer(self.kinds[i], i, torch.device("cpu"), pin=True) for i in self.streamed]
+        slot_bytes = max(sizes[count:], default=0)
+        self._slots = [torch.empty(slot_bytes, dtype=torch.uint8, device=self.device)
                        for _ in range(min(2, len(self.streamed)))]
-        self._slot_views = [self.block_layout.views(s, dtype) for s in self._slots]
         if self.streamed:
             self._copy = torch.cuda.Stream(self.device)
             self._ready = [torch.cuda.Event() for _ in self._slots]
             self._free = [torch.cuda.Event() for _ in self._slots]
-        self.device_bytes = fixed + (count + len(self._slots)) * self.block_layout.nbytes
+        self.device_bytes = fixed + sum(sizes[:count]) + len(self._slots) * slot_bytes
         self.read = None  # everything is copied: the checkpoint's pages are not needed any more
 
     def begin(self) -> None:
@@ -90,7 +96,7 @@ class WeightStore:
             return self.resident[i]
         slot = self.streamed.index(i) % 2
         torch.cuda.current_stream(self.device).wait_event(self._ready[slot])
-        return self._slot_views[slot]
+        return self.layouts[self.kinds[i]].views(self._slots[slot])
 
     def done(self, i: int) -> None:
         """Block i has been enqueued: its slot is free once that work is done, and takes block i + 2 next."""
@@ -105,23 +111,24 @@ class WeightStore:
     def close(self) -> None:
         """Drop every weight buffer (device and pinned host memory)."""
         self.parts, self.resident, self.streamed = {}, [], []
-        self._host, self._slots, self._slot_views = [], [], []
+        self._host, self._slots = [], []
         self.device_bytes = 0
 
     def _prefetch(self, index: int, slot: int, wait_free: bool) -> None:
         with torch.cuda.stream(self._copy):
             if wait_free:
                 self._copy.wait_event(self._free[slot])
-            self._slots[slot].copy_(self._host[index], non_blocking=True)
+            self._slots[slot][:self._host[index].numel()].copy_(self._host[index], non_blocking=True)
             self._ready[slot].record(self._copy)
 
-    def _pack(self, layout: PackLayout, part: str, block: int, device: torch.device) -> dict[str, torch.Tensor]:
-        return layout.views(self._buffer(layout, part, block, device), self.dtype)
+    def _pack(self, part: str, block: int, device: torch.device) -> dict[str, torch.Tensor]:
+        return self.layouts[part].views(self._buffer(part, block, device))
 
-    def _buffer(self, layout: PackLayout, part: str, block: int, device: torch.device, pin: bool = False):
+    def _buffer(self, part: str, block: int, device: torch.device, pin: bool = False):
+        layout = self.layouts[part]
         buffer = torch.empty(layout.nbytes, dtype=torch.uint8, device=device, pin_memory=pin)
-        for name, view in layout.views(buffer, self.dtype).items():
-            view.copy_(self.read(part, block, name[len(WEIGHT_PREFIX):]))
+        for name, view in layout.views(buffer).items():
+            view.copy_(self.read(part, block, name[len(WEIGHT_PREFIX):]).reshape(view.shape))
         return buffer
 
 
@@ -139,11 +146,16 @@ def store_factory(layout: ChainWeights, read: Callable[[str, int, str], torch.Te
     return make
 
 
-def resident_blocks(blocks: int, block_bytes: int, fixed_bytes: int, budget_bytes: int | None) -> int:
-    """How many blocks stay on the device: all if they fit the budget, else what fits beside two slots."""
-    if budget_bytes is None or fixed_bytes + blocks * block_bytes <= budget_bytes:
-        return blocks
-    return max(0, min(blocks, (budget_bytes - fixed_bytes - 2 * block_bytes) // block_bytes))
+def resident_blocks(block_bytes: list[int], fixed_bytes: int, budget_bytes: int | None) -> int:
+    """How many leading blocks stay on the device: all if they fit the budget, else what fits beside two
+    slots as large as the largest streamed block."""
+    if budget_bytes is None or fixed_bytes + sum(block_bytes) <= budget_bytes:
+        return len(block_bytes)
+    for count in range(len(block_bytes), -1, -1):
+        slots = 2 * max(block_bytes[count:], default=0)
+        if fixed_bytes + sum(block_bytes[:count]) + slots <= budget_bytes:
+            return count
+    return 0
 
 
 def require_host_memory(needed: int, blocks: int, available: int | None = None) -> None:

@@ -2,7 +2,8 @@
 
 `tiny_export("rtx4090")` runs the real `ltx-trt export --model tiny` (the CLI, through click's
 runner) into a session folder and returns that artifacts folder; later stages' tests (build, run)
-start from it. The tiny weights themselves are generated once into the same folder.
+start from it. The tiny weights themselves are generated once into the same folder, and calibrated once
+(`ltx-trt calibrate`, one prompt, the first bucket): FP8 profiles run from those activation scales.
 """
 
 import json
@@ -21,15 +22,23 @@ def tiny_artifacts(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_export(tiny_artifacts):
-    """A function: profile name -> artifacts folder holding <tiny>/<profile>/onnx (exported once)."""
-    done: set[str] = set()
+    """A function: (profile name, extra export flags) -> artifacts folder holding <tiny>/<profile>/onnx
+    (exported once per distinct call; e.g. `tiny_export("rtx4090", "--precision", "transformer=bf16",
+    "--component", "transformer")` exports into <tiny>/rtx4090+transformer-bf16/onnx)."""
+    done: set = set()
 
-    def export(profile: str) -> Path:
-        if profile not in done:
+    def export(profile: str, *flags: str) -> Path:
+        if (profile, flags) not in done:
             result = CliRunner().invoke(main, ["export", "--gpu", profile, "--model", "tiny",
-                                               "--artifacts", str(tiny_artifacts)])
+                                               "--artifacts", str(tiny_artifacts), *flags])
             assert result.exit_code == 0, result.output + repr(result.exception)
-            done.add(profile)
+            done.add((profile, flags))
+        if "calibration" not in done:
+            result = CliRunner().invoke(main, ["calibrate", "--gpu", profile, "--model", "tiny", "--artifacts",
+                                               str(tiny_artifacts), "--prompt", "a red fox", "--width", "768",
+                                               "--height", "512", "--frames", "121"])
+            assert result.exit_code == 0, result.output + repr(result.exception)
+            done.add("calibration")
         return tiny_artifacts
 
     return export

@@ -12,9 +12,11 @@ from pathlib import Path
 import torch
 
 from ltx_trt.core.dtypes import DTYPES
+from ltx_trt.core.plan import ACTIVATIONS
 from ltx_trt.core.errors import UserError
 
 CPU = "CPUExecutionProvider"
+PACKED = {"tensor(int4)": "int4", "tensor(float4e2m1)": "float4_e2m1"}  # ORT's type names of 4-bit inputs
 
 
 class OnnxRuntimeExecutor:
@@ -44,7 +46,7 @@ class OnnxRuntimeExecutor:
         path = self.onnx_dir / entry["file"]
         if not path.is_file():
             raise UserError(f"ONNX file missing: {path}", f"run: {self.fix}")
-        as_fp32 = entry.get("precision") == "bf16" and self.providers[0] == CPU
+        as_fp32 = ACTIVATIONS.get(entry.get("precision")) == "bfloat16" and self.providers[0] == CPU
         return _Session(path, self.providers, as_fp32)
 
 
@@ -91,8 +93,9 @@ class _Session:
 
     def _bind(self, feeds: dict[str, torch.Tensor], results: dict[str, torch.Tensor]):
         binding = self.session.io_binding()
+        packed = {i.name: PACKED[i.type] for i in self.session.get_inputs() if i.type in PACKED}
         for name, tensor in feeds.items():
-            binding.bind_input(name, *_placement(name, tensor))
+            binding.bind_input(name, *_placement(name, tensor, packed.get(name)))
         for name, tensor in results.items():
             binding.bind_output(name, *_placement(name, tensor))
         return binding
@@ -104,13 +107,17 @@ class _Session:
                              f"{sorted(expected[0])} -> {sorted(expected[1])}")
 
 
-def _placement(name: str, tensor: torch.Tensor) -> tuple:
-    """IOBinding arguments after the name: device type, device id, element type, shape, address."""
+def _placement(name: str, tensor: torch.Tensor, packed: str | None = None) -> tuple:
+    """IOBinding arguments after the name: device type, device id, element type, shape, address. A packed
+    4-bit input (`packed`: its dtype name) is a uint8 buffer of half the last dimension (core.dtypes)."""
     if not tensor.is_contiguous():
         raise ValueError(f"buffer {name} must be contiguous to be bound by address")
     device_type = "cuda" if tensor.is_cuda else "cpu"
     device_id = tensor.device.index or 0
-    return device_type, device_id, DTYPES[str(tensor.dtype).removeprefix("torch.")].onnx, list(tensor.shape), tensor.data_ptr()
+    dtype, shape = DTYPES[packed or str(tensor.dtype).removeprefix("torch.")], list(tensor.shape)
+    if packed:
+        shape[-1] *= 2
+    return device_type, device_id, dtype.onnx, shape, tensor.data_ptr()
 
 
 def _fp32_model_bytes(path: Path) -> bytes:

@@ -23,6 +23,9 @@ from ltx_trt.core.source import onnx_dir
 
 WIDTH = 64
 ONNX_DTYPES = {"bf16": (TensorProto.BFLOAT16, "bfloat16", 2), "fp32": (TensorProto.FLOAT, "float32", 4)}
+# Quantized precisions' stand-ins are plain bf16 graphs labelled with the profile's precision: these tests
+# are about what the build stage decides; the real FP8 / INT4 graphs are built in test_tiny_model_engines.
+ONNX_DTYPES |= {name: ONNX_DTYPES["bf16"] for name in ("fp8", "nvfp4", "int4")}
 # key -> (component, variant, input name, output name); "{b}" is the profile's first bucket
 GRAPHS = {
     "text_encoder": ("text_encoder", "", "text_embeddings", "hidden_states"),
@@ -63,7 +66,7 @@ class TinyExport:
             graphs[key] = export._write_graph(key, *names, (seeds or {}).get(key, 0))
         manifest = {
             "format": 1, "stage": "export", "model_id": export.model_id, "profile": export.profile.name,
-            "profile_sha256": profile_sha256(export.profile.name, export.profiles_dir),
+            "profile_sha256": profile_sha256(export.profile),
             "checkpoint": {"path": "tiny.safetensors", "fingerprint": "f" * 64, "sha256": "0" * 64},
             "versions": {"onnx": onnx.__version__}, "graphs": graphs,
         }
@@ -75,7 +78,7 @@ class TinyExport:
         elem, dtype, _ = ONNX_DTYPES[precision]
         variant = variant.format(b=self.profile.buckets[0].name)
         weights = np.random.default_rng(seed).standard_normal((WIDTH, WIDTH)).astype(np.float32)
-        raw = (weights.view(np.uint32) >> 16).astype(np.uint16) if precision == "bf16" else weights  # bf16: top half
+        raw = (weights.view(np.uint32) >> 16).astype(np.uint16) if dtype == "bfloat16" else weights  # bf16: top half
         weight = helper.make_tensor(f"{component}.weight", elem, weights.shape, raw.tobytes(), raw=True)
         graph = helper.make_graph(
             [helper.make_node("MatMul", [name_in, weight.name], ["projected"]),

@@ -16,7 +16,7 @@ RTX_PROFILES = [n for n in available_profiles() if load_profile(n).backend == "t
 
 
 def _build(export, capsys, **kwargs) -> tuple[dict, str]:
-    path = build_all(export.model_id, export.profile, export.artifacts, profiles_dir=export.profiles_dir, **kwargs)
+    path = build_all(export.model_id, export.profile, export.artifacts, **kwargs)
     return json.loads(path.read_text()), capsys.readouterr().out
 
 
@@ -183,7 +183,7 @@ def test_partial_export_cannot_keep_engines_built_for_other_settings(linear_expo
     _make_partial(export.write(profile=streaming_off), export.keys()[0])
 
     with pytest.raises(UserError) as err:
-        build_all("tiny", streaming_off, export.artifacts, profiles_dir=export.profiles_dir)
+        build_all("tiny", streaming_off, export.artifacts)
 
     assert "weight_streaming True -> False" in err.value.message and "(all components)" in err.value.hint
 

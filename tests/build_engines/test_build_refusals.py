@@ -23,7 +23,7 @@ def _fix(export) -> str:
 
 def _refusal(export, **kwargs) -> UserError:
     with pytest.raises(UserError) as err:
-        build_all(export.model_id, export.profile, export.artifacts, profiles_dir=export.profiles_dir, **kwargs)
+        build_all(export.model_id, export.profile, export.artifacts, **kwargs)
     return err.value
 
 
@@ -88,7 +88,7 @@ def test_profile_changed_since_export_is_refused_as_stale(linear_export):
     export = linear_export("rtx4090")
     profile = edit_profile(export, ('compute_capabilities = ["8.9"]', 'compute_capabilities = ["8.9", "12.0"]'))
     with pytest.raises(UserError) as err:
-        build_all("tiny", profile, export.artifacts, profiles_dir=export.profiles_dir)
+        build_all("tiny", profile, export.artifacts)
     assert "another version of profiles/rtx4090.toml" in err.value.message
     assert err.value.hint == _fix(export)
 
@@ -98,7 +98,7 @@ def test_run_time_profile_edits_leave_the_export_current(linear_export):
     export = linear_export("rtx4090")
     profile = edit_profile(export, ("resident_gib = 20", "resident_gib = 18"), ("vram_gib = 24", "vram_gib = 22"),
                            ('gpu = "GeForce RTX 4090"', 'gpu = "GeForce RTX 4090 (laptop)"'))
-    build_all("tiny", profile, export.artifacts, profiles_dir=export.profiles_dir)  # not refused
+    build_all("tiny", profile, export.artifacts)  # not refused
 
 
 def test_onnx_files_changed_or_missing_after_export_are_refused(linear_export, capsys):
@@ -108,7 +108,7 @@ def test_onnx_files_changed_or_missing_after_export_are_refused(linear_export, c
     assert "differs from the ONNX manifest" in _refusal(export).message
 
     export.write()
-    build_all("tiny", export.profile, export.artifacts, profiles_dir=export.profiles_dir)  # verified once...
+    build_all("tiny", export.profile, export.artifacts)  # verified once...
     weights = export.onnx_dir / f"{export.keys()[2]}.weights"
     weights.unlink()
     err = _refusal(export)  # ...and still checked on every run
@@ -135,7 +135,7 @@ def test_export_command_names_the_artifacts_folder_only_when_not_the_default():
 
 def test_weights_linked_from_the_checkpoint_are_checked_by_header_fingerprint(linear_export, capsys):
     export = linear_export("rtx4090")
-    build_all("tiny", export.profile, export.artifacts, profiles_dir=export.profiles_dir)
+    build_all("tiny", export.profile, export.artifacts)
     linked = export.onnx_dir / "weights.video_decoder.safetensors"
     linked.write_bytes(linked.read_bytes() + b"\0" * 64)  # another file in its place: the size is in the fingerprint
 

@@ -36,6 +36,7 @@ def linked(exported, tmp_path):
     """An artifacts folder of our own whose tiny weights and ONNX are the session export's (symlinked)."""
     (tmp_path / "tiny" / PROFILE).mkdir(parents=True)
     (tmp_path / "tiny" / "weights").symlink_to(exported / "tiny" / "weights")
+    (tmp_path / "tiny" / "calibration").symlink_to(exported / "tiny" / "calibration")
     (tmp_path / "tiny" / PROFILE / "onnx").symlink_to(exported / "tiny" / PROFILE / "onnx")
     return tmp_path
 

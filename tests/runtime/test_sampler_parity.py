@@ -138,37 +138,39 @@ def test_two_distilled_stages_equal_the_official_pipeline_bit_for_bit(precision,
     assert ours[2].float().std() > 0.1  # a real trajectory, not zeros
 
 
-# The executors `ltx-trt run` uses, on the artifacts it reads: the tiny model exported for rtx4090 (its
-# first bucket, 768x512x121: 1,536 then 6,144 video tokens), against ltx-pipelines' functions run on the
-# ltx-core transformer built from the same checkpoint, in bf16 (the profile's precision).
+# The executors `ltx-trt run` uses, on the artifacts it reads: the tiny model's transformer exported for
+# rtx4090 in bf16 (`--precision transformer=bf16`; its first bucket, 768x512x121: 1,536 then 6,144 video
+# tokens), against ltx-pipelines' functions run on the ltx-core transformer built from the same
+# checkpoint, in bf16.
 #   torch: the transformer's parts on ltx-core modules, as run's torch executor builds them: bit for bit.
 #   onnxruntime: the exported bf16 graph, converted to fp32 for ORT's CPU provider, with bf16 latents
 #   between steps: relative L2 below RELATIVE_L2["bf16"] (fp32 arithmetic inside the graph vs bf16).
 EXECUTOR_TOLERANCE = {"torch": 0.0, "onnxruntime": RELATIVE_L2["bf16"]}
+BF16_TRANSFORMER = ("--precision", "transformer=bf16", "--component", "transformer")
 
 
 @pytest.fixture(scope="module")
 def tiny_rtx4090(tiny_export):
     from ltx_trt.model.files import ModelFiles
     from ltx_trt.core.plan import profile_graphs
-    from ltx_trt.core.profiles import load_profile
+    from ltx_trt.core.profiles import load_profile, with_precision
     from ltx_trt.core.source import tiny_source
 
-    artifacts, profile = tiny_export("rtx4090"), load_profile("rtx4090")
+    artifacts = tiny_export("rtx4090", *BF16_TRANSFORMER)
+    profile = with_precision(load_profile("rtx4090"), {"transformer": "bf16"})
     files = ModelFiles(tiny_source(artifacts))
     bucket = profile.buckets[0]
     graphs = [g for g in profile_graphs(profile, files.dims)
               if g.key in (f"transformer.{bucket.name}.stage1", f"transformer.{bucket.name}.stage2")]
-    return artifacts, files, bucket, graphs
+    return artifacts / "tiny" / profile.folder / "onnx", files, bucket, graphs
 
 
-def _executor(kind, files, graphs, artifacts):
+def _executor(kind, files, graphs, onnx_folder):
     """The transformer's chain over the executor `run` would use, weights from the checkpoint as run reads them."""
     if kind == "torch":
         inner = TorchExecutor(transformer_parts.part_modules(files.config, graphs))
     else:
-        folder = artifacts / "tiny" / "rtx4090" / "onnx"
-        inner = OnnxRuntimeExecutor(folder, json.loads((folder / "manifest.json").read_text()))
+        inner = OnnxRuntimeExecutor(onnx_folder, json.loads((onnx_folder / "manifest.json").read_text()))
     return chain.block_chain(inner, graphs, files.dims.transformer,
                                          transformer_parts.checkpoint_reader(files.checkpoint), torch.bfloat16,
                                          torch.device("cpu"))
@@ -176,7 +178,7 @@ def _executor(kind, files, graphs, artifacts):
 
 @pytest.mark.parametrize("kind", ["torch", "onnxruntime"])
 def test_run_executors_on_the_exported_tiny_model_match_the_official_pipeline(tiny_rtx4090, kind):
-    artifacts, files, bucket, graphs = tiny_rtx4090
+    onnx_folder, files, bucket, graphs = tiny_rtx4090
     device = torch.device("cpu")
     model = component_model("transformer").build(files, torch.bfloat16)
     generator = torch.Generator().manual_seed(1)
@@ -186,7 +188,7 @@ def test_run_executors_on_the_exported_tiny_model_match_the_official_pipeline(ti
     upsampled = torch.randn(1, 128, full.frames, full.height, full.width, generator=generator).bfloat16()
     with torch.no_grad():
         official = _official(model, torch.bfloat16, device, video_context, audio_context, upsampled, bucket)
-    ours = _two_stages(_executor(kind, files, graphs, artifacts), graphs, files.config, bucket, device, False,
+    ours = _two_stages(_executor(kind, files, graphs, onnx_folder), graphs, files.config, bucket, device, False,
                        video_context, audio_context, upsampled)
     names = ["stage-1 video", "stage-1 audio", "stage-2 video", "stage-2 audio"]
     for name, a, b in zip(names, ours, official):

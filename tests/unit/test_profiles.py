@@ -36,7 +36,7 @@ def _write_variant(tmp_path: Path, old: str, new: str) -> Path:
     ('vram_gib = 24', 'vram_gib = 24\nvram_gb = 24', "vram_gb"),  # unknown key
     ('backend = "tensorrt_rtx"\n', '', "backend"),  # missing key
     ('vram_gib = 24', 'vram_gib = "24"', "vram_gib"),  # wrong type
-    ('transformer = "bf16"', 'transformer = "fp12"', "transformer"),  # bad choice
+    ('transformer = "fp8"', 'transformer = "fp12"', "transformer"),  # bad choice
     ('frames = 121', 'frames = 120', "8k+1"),  # invalid bucket
 ])
 def test_profile_errors_name_the_file_and_the_key(tmp_path, old, new, needle):
@@ -47,10 +47,28 @@ def test_profile_errors_name_the_file_and_the_key(tmp_path, old, new, needle):
     assert needle in str(err.value)
 
 
-def test_planned_precision_is_refused_as_not_yet_supported(tmp_path):
-    path = _write_variant(tmp_path, 'transformer = "bf16"', 'transformer = "fp8"')
-    with pytest.raises(UserError, match="not supported yet"):
+@pytest.mark.parametrize("profile, old, new, needles", [
+    ("rtx3060", 'transformer = "int4"', 'transformer = "fp8"', ["fp8 transformer needs compute capability 8.9", "8.6",
+                                                               "int4"]),
+    ("rtx4090", 'transformer = "fp8"', 'transformer = "nvfp4"', ["nvfp4 transformer needs compute capability 12.0",
+                                                                 "fp8"]),
+    ("rtx4090", 'connector = "bf16"', 'connector = "int4"', ["connector cannot be int4", "bf16"]),
+])
+def test_precisions_a_gpu_or_component_cannot_run_are_refused_with_the_ones_it_can(tmp_path, profile, old, new,
+                                                                                   needles):
+    text = (PROFILES_DIR / f"{profile}.toml").read_text()
+    assert old in text
+    path = tmp_path / f"{profile}.toml"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(UserError) as err:
         parse_profile(path)
+    for needle in needles:
+        assert needle in str(err.value)
+
+
+def test_shipped_profiles_quantize_the_transformer_for_their_gpu():
+    assert {n: load_profile(n).precision["transformer"] for n in ("rtx3060", "rtx4090", "rtx5090", "h100")} == \
+        {"rtx3060": "int4", "rtx4090": "fp8", "rtx5090": "fp8", "h100": "fp8"}
 
 
 def test_bucket_lookup_lists_the_buckets_when_missing():

@@ -45,10 +45,26 @@ def test_profile_plan_has_one_graph_per_component_and_shape():
     assert keys[:2] == ["text_encoder", "connector"]
     assert "transformer.768x512-5s.stage1" in keys and "transformer.1280x704-10s.stage2" in keys
     assert len(keys) == len(set(keys)) == 2 + 5 * len(profile.buckets)
-    parts = [g.key for g in physical(profile_graphs(profile, FULL))]  # transformers as pre, block, post
-    assert "transformer.768x512-5s.stage1.block" in parts and "transformer.768x512-5s.stage1" not in parts
+    parts = [g.key for g in physical(profile_graphs(profile, FULL))]  # chained models as pre, blocks, post
+    # FP8: blocks 2-45 run the quantized block graph, blocks 0-1 and 46-47 the bf16 one
+    assert {"transformer.768x512-5s.stage1.block", "transformer.768x512-5s.stage1.block_fp8"} <= set(parts)
+    assert "transformer.768x512-5s.stage1" not in parts
     assert "text_encoder.block" in parts and "text_encoder" not in parts
-    assert len(parts) == len(set(parts)) == 4 + 9 * len(profile.buckets)  # text encoder: pre, block, post
+    # text encoder: pre, block, post; connector; per bucket: two stages of pre, block, block_fp8, post + 3
+    assert len(parts) == len(set(parts)) == 4 + (2 * 4 + 3) * len(profile.buckets)
+
+
+def test_fp8_block_takes_fp8_weights_with_their_scales_and_bf16_biases():
+    graph = next(g for g in profile_graphs(load_profile("rtx4090"), FULL) if g.component == "transformer")
+    assert graph.weights.quantization.blocks == tuple(range(2, 46)) and len(graph.weights.quantization.linears) == 34
+    assert [graph.weights.part_of(i) for i in (0, 1, 2, 45, 46, 47)] == ["block"] * 2 + ["block_fp8"] * 2 + ["block"] * 2
+    inputs = {s.name: s for s in graph.part("block_fp8").inputs}
+    assert (inputs["weight.ff.net.0.proj.weight"].dtype, inputs["weight.ff.net.0.proj.weight"].shape) == \
+        ("float8_e4m3fn", (16384, 4096))
+    assert inputs["weight.ff.net.0.proj.weight_scale"].shape == () == inputs["weight.attn1.to_q.input_scale"].shape
+    assert inputs["weight.ff.net.0.proj.bias"].dtype == "bfloat16" and inputs["weight.attn1.q_norm.weight"].dtype == "bfloat16"
+    fp8_bytes = sum(s.nbytes for s in inputs.values() if s.name.startswith(shapes.WEIGHT_PREFIX))
+    assert 0.5 < fp8_bytes / (2 * FULL.transformer.count("block")) < 0.51  # half the bf16 block
 
 
 def test_full_size_text_encoder_parts_have_gemma_3_12b_shapes():
