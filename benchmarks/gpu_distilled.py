@@ -270,12 +270,13 @@ def run_official(setup) -> dict:
 # --- main -----------------------------------------------------------------------------------------------
 
 
-def make_setup(tiny: bool, device: torch.device) -> types.SimpleNamespace:
+def make_setup(tiny: bool, device: torch.device, size: tuple[int, int, int] = (768, 512, 121)) -> types.SimpleNamespace:
+    """Random-weight modules on `device` and the graphs of one bucket of the h100 profile (`size`), all bf16."""
     dtype = torch.bfloat16
     config, upsampler_config = ((tiny_config(), TINY_UPSAMPLER_CONFIG) if tiny
                                 else (full_config(), FULL_UPSAMPLER_CONFIG))
     h100 = load_profile("h100")
-    bucket = TINY_BUCKET if tiny else h100.bucket(768, 512, 121)
+    bucket = TINY_BUCKET if tiny else h100.bucket(*size)
     # every component bf16, as the official pipeline runs them (the h100 profile's audio decoder is fp32)
     profile = dataclasses.replace(h100, precision={c: "bf16" for c in COMPONENTS}, buckets=(bucket,))
     t = config["transformer"]
@@ -296,7 +297,8 @@ def make_setup(tiny: bool, device: torch.device) -> types.SimpleNamespace:
                 "audio": torch.randn(1, shapes.CONTEXT_TOKENS, dims.audio_dim, generator=generator, device=device)}
     contexts = {m: c.to(dtype) for m, c in contexts.items()}
     return types.SimpleNamespace(device=device, dtype=dtype, config=config, bucket=bucket, graphs=graphs,
-                                 models=models, contexts=contexts, build_s=build_s, layout=layout)
+                                 models=models, contexts=contexts, build_s=build_s, layout=layout, dims=dims,
+                                 profile=profile)
 
 
 def compare(ours: list[torch.Tensor], theirs: list[torch.Tensor]) -> dict:

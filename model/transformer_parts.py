@@ -14,6 +14,7 @@ from typing import Callable
 
 import torch
 from ltx_core.guidance.perturbations import BatchedPerturbationConfig
+from ltx_core.model.transformer.attention import AttentionFunction, PytorchAttention
 from ltx_core.model.transformer.modality import Modality
 from ltx_core.model.transformer.transformer_args import TransformerArgs
 
@@ -153,7 +154,11 @@ def wrap_part(model: torch.nn.Module, graph: Graph) -> PartGraph:
 def meta_transformer(config: dict) -> torch.nn.Module:
     """The ltx-core transformer with every parameter on the meta device: enough to run the parts."""
     with parameters_on_meta():
-        return components.transformer(config).eval()
+        model = components.transformer(config).eval()
+    for module in model.modules():  # ltx-core calls attention through an Enum member, which torch.compile
+        if getattr(module, "attention_function", None) is AttentionFunction.PYTORCH:  # cannot trace (a graph
+            module.attention_function = PytorchAttention()  # break per attention): the member's own delegate
+    return model
 
 
 def checkpoint_reader(checkpoint) -> Callable[[str, int, str], torch.Tensor]:

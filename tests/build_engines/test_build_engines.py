@@ -92,13 +92,13 @@ def test_changed_profile_precision_rebuilds_only_that_component(linear_export, c
     export = linear_export("rtx4090")
     _build(export, capsys)
 
-    edited = export.write(profile=edit_profile(export, ('transformer = "bf16"', 'transformer = "fp32"')))
+    edited = export.write(profile=edit_profile(export, ('transformer = "fp8"', 'transformer = "bf16"')))
     manifest, out = _build(edited, capsys)
 
     transformer = [k for k in export.keys() if k.startswith("transformer.")]
     assert _built(out) == set(transformer)
-    assert "precision bf16 -> fp32" in out
-    assert manifest["engines"][transformer[0]]["precision"] == "fp32"
+    assert "precision fp8 -> bf16" in out
+    assert manifest["engines"][transformer[0]]["precision"] == "bf16"
 
 
 def test_changed_target_gpus_or_streaming_rebuild_everything_and_say_why(linear_export, capsys):

@@ -163,7 +163,7 @@ def test_run_refuses_engines_built_for_another_profile_version(linked, monkeypat
 
 def test_run_refuses_engines_older_than_their_onnx(linked, monkeypatch):
     manifest = _engines(linked)
-    key = f"transformer.{BUCKET.name}.stage1.block"  # the transformer runs as parts: pre, block, post
+    key = f"transformer.{BUCKET.name}.stage1.block_fp8"  # the transformer runs as parts: pre, block(s), post
     manifest["engines"][key]["build_inputs"]["onnx"]["sha256"] = "1" * 64  # built from an earlier export
     (linked / "tiny" / PROFILE / "engines" / "manifest.json").write_text(json.dumps(manifest))
     _refused(_run(linked, "--prompt", "x", "--executor", "tensorrt", gpu=RTX4090, monkeypatch=monkeypatch),
