@@ -17,11 +17,13 @@ $(VENV)/.installed: requirements/cpu.txt pyproject.toml
 
 install: $(VENV)/.installed
 
-# export + build-engines + run on the tiny model, ending in out.mp4. TensorRT-RTX builds without a GPU;
-# without one, `run --executor auto` runs the exported ONNX through onnxruntime (and says so).
+# export + build-engines + calibrate + run on the tiny model, ending in out.mp4. TensorRT-RTX builds without a
+# GPU; without one, `run --executor auto` runs the exported ONNX through onnxruntime (and says so). The
+# profile's FP8 transformer takes its activation scales from `calibrate` (one prompt, one bucket here).
 demo: install
 	$(LTX) export --gpu $(GPU) --model tiny
 	$(LTX) build-engines --gpu $(GPU) --model tiny
+	$(LTX) calibrate --gpu $(GPU) --model tiny --prompt "a red fox runs through fresh snow" --width 768 --height 512 --frames 121
 	$(LTX) run --gpu $(GPU) --model tiny --prompt "a red fox runs through fresh snow, birdsong"
 
 test: install

@@ -115,7 +115,17 @@ def _torch(request, files: ModelFiles, graphs: list[Graph]) -> Opened:
             module = model.build(files, dtype).to(device)
         for graph in (g for g in graphs if g.component == component):
             modules[graph.key] = model.wrap(module, graph).eval()
+            if device.type == "cuda" and _compiles(request.compile, graph):
+                modules[graph.key].compile()  # compiled on its first call, outside any CUDA-graph capture
     return Opened(TorchExecutor(modules), device, None)
+
+
+def _compiles(choice: str, graph: Graph) -> bool:
+    """Whether a graph runs through torch.compile: its block graphs, all of them ("on") or the quantized
+    ones ("auto": unfused FP8 activation quantization is slower than bf16, fused it is 1.3-1.7x faster;
+    docs/BENCHMARKS.md), so that plain bf16 stays op for op the official pipeline's math."""
+    part = graph.variant.rsplit(".", 1)[-1]
+    return part.startswith("block") and (choice == "on" or (choice == "auto" and part != "block"))
 
 
 def _buffers_to(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:

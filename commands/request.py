@@ -28,6 +28,7 @@ class RunRequest:
     seed: int
     executor: str  # one of EXECUTORS
     output: Path
+    compile: str = "auto"  # torch executor on CUDA: torch.compile the block graphs ("auto": the quantized ones)
 
 
 def select_profile(name: str | None) -> Profile:

@@ -150,10 +150,14 @@ def build_engines(profile_name, model, checkpoint, artifacts, force, precisions)
 @click.option("--resident-gib", type=click.FloatRange(min=1.0), default=None,
               help="GPU memory the run may hold, in GiB (default: the profile's resident_gib). Weights beyond it "
                    "stream from host memory every step: lower it if other programs use the GPU.")
+@click.option("--compile", "compile_blocks", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+              help="torch executor on a GPU: run the transformer's and text encoder's block graphs through "
+                   "torch.compile (auto: the quantized ones; their FP8 quantization is only fast fused). The "
+                   "first run compiles for a few minutes; bf16 blocks stay op for op the official pipeline's.")
 @_precision_option
 @_user_errors
 def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, width, height, frames, seed, executor,
-        output, resident_gib, precisions):
+        output, resident_gib, compile_blocks, precisions):
     """Generate a clip with sound from a prompt, with the engines (or the exported ONNX, or PyTorch).
 
     Never exports or builds: missing or stale artifacts stop it with the command that makes them.
@@ -167,7 +171,7 @@ def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, wi
     bucket = request.select_bucket(profile, width, height, frames)
     src = source.resolve(model, checkpoint, gemma, upsampler, artifacts)
     seed = request.DEFAULT_SEED if seed is None else seed
-    generate(request.RunRequest(prompt, profile, src, artifacts, bucket, seed, executor, output),
+    generate(request.RunRequest(prompt, profile, src, artifacts, bucket, seed, executor, output, compile_blocks),
              log=lambda line: click.echo(line))
 
 

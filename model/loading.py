@@ -13,6 +13,7 @@ import torch
 from ltx_trt.core.checkpoint import Header
 from ltx_trt.core.compat import install_torchaudio_placeholder
 from ltx_trt.core.errors import UserError
+from ltx_trt.core.precision import QUANTIZED_TENSORS, Quantization
 
 install_torchaudio_placeholder()
 
@@ -58,18 +59,22 @@ KEY_MAPS = {
 }
 
 
-def key_mapping(module: torch.nn.Module, header: Header, keymap: KeyMap) -> dict[str, str]:
-    """module key -> file key for every persistent tensor; strict: refuses missing/unexpected/misshapen."""
+def key_mapping(module: torch.nn.Module, header: Header, keymap: KeyMap,
+                quantized: Quantization | None = None) -> dict[str, str]:
+    """module key -> file key for every persistent tensor; strict: refuses missing/unexpected/misshapen.
+
+    `quantized`: the file's quantized block Linears (core.checkpoint.stored_quantization); their scales are
+    expected beside them, and their weights have the format's shape (the caller dequantizes them)."""
     expected = module.state_dict()
-    found = {}
+    found, companions = {}, quantized_keys(quantized)
     for file_key in header.tensors:
         module_key = keymap.module_key(file_key)
-        if module_key is not None:
+        if module_key is not None and module_key not in companions:
             found[module_key] = file_key
     missing = [k for k in expected if k not in found]
     unexpected = [found[k] for k in found if k not in expected]
-    misshapen = [f"{found[k]} {header.tensors[found[k]]['shape']} vs {list(v.shape)}"
-                 for k, v in expected.items() if k in found and list(v.shape) != header.tensors[found[k]]["shape"]]
+    misshapen = [f"{found[k]} {header.tensors[found[k]]['shape']} vs {list(v.shape)}" for k, v in expected.items()
+                 if k in found and k not in companions.values() and list(v.shape) != header.tensors[found[k]]["shape"]]
     for problem, keys in (("missing", missing), ("unexpected", unexpected), ("wrongly shaped", misshapen)):
         if keys:
             shown = ", ".join(keys[:4]) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
@@ -77,3 +82,12 @@ def key_mapping(module: torch.nn.Module, header: Header, keymap: KeyMap) -> dict
                             "the file does not match the LTX-2.3 layout its config describes; re-download it")
     return found
 
+
+
+def quantized_keys(quantized: Quantization | None) -> dict[str, str]:
+    """A quantized file's companion tensors (scales), module key -> its Linear's weight key."""
+    if quantized is None:
+        return {}
+    suffixes = [suffix for suffix, _, _ in QUANTIZED_TENSORS[quantized.format](1, 1) if suffix != "weight"]
+    return {f"transformer_blocks.{block}.{linear}.{suffix}": f"transformer_blocks.{block}.{linear}.weight"
+            for block in quantized.blocks for linear in quantized.linears for suffix in suffixes}

@@ -102,3 +102,24 @@ def write_upsampler_checkpoint(path: Path, upsampler_config: dict, *, dtype: tor
     with torch.device("meta"):
         module = components.upsampler(upsampler_config)
     write_safetensors(path, module_tensor_table(module), {"config": json.dumps(upsampler_config)}, dtype, seed)
+
+
+def write_official_fp8(source: Path, path: Path, blocks: tuple[int, ...], input_amax: float = 4.0) -> None:
+    """A copy of a (tiny) bf16 checkpoint in the layout of the official pre-quantized FP8 LTX-2.3 files:
+    every Linear of `blocks` as F8_E4M3 `[out, in]` codes with F32 0-d `weight_scale` and `input_scale`
+    (amax / 448), biases and everything else as stored. Holds the whole file in memory: tests only."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from ltx_trt.model.quantize import FP8_MAX, quantize_fp8
+
+    prefix = "model.diffusion_model.transformer_blocks."
+    with safe_open(str(source), "pt") as f:
+        metadata, tensors = f.metadata(), {key: f.get_tensor(key) for key in f.keys()}
+    for key in list(tensors):
+        index, _, rest = key.removeprefix(prefix).partition(".")
+        if key.startswith(prefix) and int(index) in blocks and key.endswith(".weight") and tensors[key].ndim == 2:
+            tensors[key], scale = quantize_fp8(tensors[key])
+            tensors[key.removesuffix("weight") + "weight_scale"] = scale
+            tensors[key.removesuffix("weight") + "input_scale"] = torch.tensor(input_amax / FP8_MAX)
+    save_file(tensors, str(path), metadata)

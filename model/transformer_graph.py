@@ -18,16 +18,21 @@ from ltx_trt.core.plan import Graph
 from ltx_trt.core.shapes import WEIGHT_PREFIX
 from ltx_trt.model import components, transformer_parts
 from ltx_trt.model.graph_modules import ComponentModel
-from ltx_trt.model.loading import KEY_MAPS, key_mapping
-from ltx_trt.model.quantized_weights import example_reader
+from ltx_trt.model.loading import KEY_MAPS, key_mapping, quantized_keys
+from ltx_trt.model.quantized_weights import example_reader, graph_reader
 from ltx_trt.model.weights import assign_from_file, parameters_on_meta
 
 
 def build(files, dtype: torch.dtype) -> torch.nn.Module:
+    """The transformer with its weights (a quantized file's Linears dequantized: export's example inputs)."""
     with parameters_on_meta():
         model = components.transformer(files.config)
-    mapping = key_mapping(model, files.checkpoint.header, KEY_MAPS["transformer"])
-    return assign_from_file(model, files.checkpoint, mapping, dtype)
+    stored = files.stored_quantization
+    mapping = key_mapping(model, files.checkpoint.header, KEY_MAPS["transformer"], stored)
+    read = graph_reader(transformer_parts.checkpoint_reader(files.checkpoint), files.dims.transformer, stored, dtype)
+    weights = set(quantized_keys(stored).values())
+    dequantized = {key: read("block", int(key.split(".")[1]), key.split(".", 2)[2]) for key in weights}
+    return assign_from_file(model, files.checkpoint, mapping, dtype, dequantized)
 
 
 def apply_split_rotary_emb_out_of_place(input_tensor, cos_freqs, sin_freqs):

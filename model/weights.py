@@ -95,10 +95,13 @@ def parameters_on_meta():
 
 
 def assign_from_file(module: torch.nn.Module, mapped: MappedFile, mapping: dict[str, str],
-                     dtype: torch.dtype) -> torch.nn.Module:
-    """Assign every state_dict entry from the file (strictly), floating tensors in `dtype`."""
-    state = {}
+                     dtype: torch.dtype, given: dict[str, torch.Tensor] | None = None) -> torch.nn.Module:
+    """Assign every state_dict entry from the file (strictly), floating tensors in `dtype`; `given` tensors
+    (module key -> tensor, e.g. dequantized weights) instead of the file's."""
+    state = dict(given or {})
     for module_key, file_key in mapping.items():
+        if module_key in state:
+            continue
         stored = torch_dtype(BY_SAFETENSORS[mapped.header.tensors[file_key]["dtype"]].name)
         state[module_key] = mapped.tensor(file_key, dtype if stored.is_floating_point else None)
     module.load_state_dict(state, strict=True, assign=True)

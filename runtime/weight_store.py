@@ -139,11 +139,19 @@ def store_factory(layout: ChainWeights, read: Callable[[str, int, str], torch.Te
     def make():
         store = WeightStore(layout, read, dtype, device, budget_bytes)
         if log is not None:
-            log(f"{what} weights: {len(store.resident)} of {layout.blocks} blocks on the device, "
-                f"{len(store.streamed)} streamed, {store.device_bytes / 2**30:.1f} GiB")
+            log(f"{what} weights: {_kinds(store.kinds, dtype)}; {len(store.resident)} of {layout.blocks} on the "
+                f"device, {len(store.streamed)} streamed, {store.device_bytes / 2**30:.1f} GiB")
         return store
 
     return make
+
+
+def _kinds(kinds: list[str], dtype: torch.dtype) -> str:
+    """'44 fp8 + 4 bf16 blocks': how many blocks of each kind (ChainWeights.part_of), quantized ones first."""
+    plain = {torch.bfloat16: "bf16", torch.float32: "fp32"}.get(dtype, str(dtype))
+    names = [kind.removeprefix("block_") if kind != "block" else plain for kind in kinds]
+    order = sorted(set(names), key=lambda name: (name == plain, name))
+    return " + ".join(f"{names.count(name)} {name}" for name in order) + " blocks"
 
 
 def resident_blocks(block_bytes: list[int], fixed_bytes: int, budget_bytes: int | None) -> int:
