@@ -56,7 +56,7 @@ def chain_weights(layout: ChainWeights, precision: str, component: str) -> Chain
     if format is None:
         return dataclasses.replace(layout, quantization=None)
     if stored is None:
-        return dataclasses.replace(layout, quantization=recipe(format, layout.blocks, layout.linears()))
+        return dataclasses.replace(layout, quantization=recipe(format, layout.blocks, layout.linears(), component))
     if stored.format != format:
         raise UserError(f"the {component} weights are stored in {stored.format}; the profile asks for {precision}",
                         f"use a bf16 checkpoint, or a profile (or --precision {component}={stored.format}) "

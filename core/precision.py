@@ -90,10 +90,15 @@ def quantized_params(params, quantization: Quantization) -> tuple:
     return tuple(out)
 
 
-def recipe(format: str, blocks: int, linears: tuple[str, ...]) -> Quantization:
-    """ltx-trt's own choice for a bf16 checkpoint: every Linear of every block except N // 24 blocks at each
-    end (the official FP8 and NVFP4 LTX-2.3 files keep blocks 0-1 and 46-47 of 48 in bf16)."""
-    edge = blocks // 24
+# Blocks kept plain at each end of a chained model, per component: the official FP8 and NVFP4 LTX-2.3 files
+# keep transformer blocks 0-1 and 46-47 of 48 in bf16; Gemma-3-12b-it is quantization-aware trained for
+# 4-bit weights (the q4_0 QAT checkpoint), so all its layers are quantized.
+PLAIN_EDGE_BLOCKS = {"transformer": lambda blocks: blocks // 24, "text_encoder": lambda blocks: 0}
+
+
+def recipe(format: str, blocks: int, linears: tuple[str, ...], component: str = "transformer") -> Quantization:
+    """ltx-trt's own choice for a bf16 checkpoint: every Linear of every block but the plain edge blocks."""
+    edge = PLAIN_EDGE_BLOCKS[component](blocks)
     return Quantization(format, tuple(range(edge, blocks - edge)), tuple(linears))
 
 

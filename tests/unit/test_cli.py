@@ -68,3 +68,18 @@ def test_unwritable_artifacts_folder_is_an_error_with_status_1(tmp_path):
     assert result.exit_code == 1
     assert "cannot write to the artifacts folder" in result.output
     assert blocker.is_file()
+
+
+def test_precision_overrides_a_gpu_cannot_run_are_one_line_errors(tmp_path):
+    for args, needles in ((["--gpu", "rtx3060", "--precision", "transformer=fp8"], ["needs compute capability 8.9",
+                                                                                   "hint: use one of: fp32, bf16, int4"]),
+                          (["--gpu", "rtx4090", "--precision", "transformer=nvfp4"], ["compute capability 12.0"]),
+                          (["--gpu", "rtx4090", "--precision", "vae=bf16"], ["unknown component 'vae'"])):
+        result = CliRunner().invoke(main, ["export", *args, "--model", "tiny", "--artifacts", str(tmp_path)])
+        assert result.exit_code == 1, result.output
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 2 and lines[0].startswith("error: ") and lines[1].startswith("hint: "), result.output
+        for needle in needles:
+            assert needle in result.output
+    malformed = CliRunner().invoke(main, ["export", "--gpu", "rtx4090", "--precision", "transformer", "--model", "tiny"])
+    assert malformed.exit_code == 2 and "COMPONENT=PRECISION" in malformed.output

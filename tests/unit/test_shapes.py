@@ -49,8 +49,8 @@ def test_profile_plan_has_one_graph_per_component_and_shape():
     # FP8: blocks 2-45 run the quantized block graph, blocks 0-1 and 46-47 the bf16 one
     assert {"transformer.768x512-5s.stage1.block", "transformer.768x512-5s.stage1.block_fp8"} <= set(parts)
     assert "transformer.768x512-5s.stage1" not in parts
-    assert "text_encoder.block" in parts and "text_encoder" not in parts
-    # text encoder: pre, block, post; connector; per bucket: two stages of pre, block, block_fp8, post + 3
+    assert "text_encoder.block_int4" in parts and "text_encoder" not in parts  # every Gemma layer INT4
+    # text encoder: pre, block_int4, post; connector; per bucket: two stages of pre, block, block_fp8, post + 3
     assert len(parts) == len(set(parts)) == 4 + (2 * 4 + 3) * len(profile.buckets)
 
 
