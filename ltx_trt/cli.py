@@ -19,6 +19,28 @@ _PRECISION_HELP = ("Run a component in another precision than the profile's, e.g
                    "precisions: fp32, bf16, fp8, nvfp4, int4). Such artifacts live in their own folder.")
 
 
+def _file_options(command):
+    """--gemma and --upsampler: the model's other files beside --checkpoint."""
+    command = click.option("--upsampler", type=click.Path(path_type=Path), default=None,
+                           help="x2 spatial upsampler file (default: ltx-2.3-spatial-upscaler-x2-*.safetensors "
+                                "next to the checkpoint).")(command)
+    return click.option("--gemma", type=click.Path(path_type=Path), default=None,
+                        help="Gemma-3-12B folder in Hugging Face layout (config, tokenizer, weights).")(command)
+
+
+def _generated(model, checkpoint, gemma, upsampler, artifacts):
+    """The model source the flags name, the tiny model generated first if it is the one (export, calibrate)."""
+    from ltx_trt.core import source
+
+    source.check_writable(artifacts)
+    src = source.resolve(model, checkpoint, gemma, upsampler, artifacts)
+    if src.model_id == source.TINY_ID:
+        from ltx_trt.model.tiny import ensure_tiny_model
+
+        ensure_tiny_model(source.tiny_dir(artifacts))
+    return src
+
+
 def _precisions(ctx, param, values) -> dict[str, str]:
     """`--precision COMPONENT=PRECISION` values as a dict (checked against the profile later)."""
     parsed = {}
@@ -75,6 +97,7 @@ def main():
     Three stages, each reading and writing a folder with a manifest:
       ltx-trt export        --gpu rtx4090 --checkpoint FILE --gemma DIR   (PyTorch -> ONNX)
       ltx-trt build-engines --gpu rtx4090 --checkpoint FILE               (ONNX -> TensorRT)
+      ltx-trt calibrate     --gpu rtx4090 --checkpoint FILE --gemma DIR   (FP8 scales, bf16 files)
       ltx-trt run           --gpu rtx4090 --checkpoint FILE --gemma DIR --prompt TEXT
     Add --model tiny instead of the checkpoint to try everything on an embedded tiny model.
     """
@@ -82,10 +105,7 @@ def main():
 
 @main.command()
 @_model_options
-@click.option("--gemma", type=click.Path(path_type=Path), default=None,
-              help="Gemma-3-12B folder in Hugging Face layout (config, tokenizer, weights).")
-@click.option("--upsampler", type=click.Path(path_type=Path), default=None,
-              help="x2 spatial upsampler file (default: ltx-2.3-spatial-upscaler-x2-*.safetensors next to the checkpoint).")
+@_file_options
 @click.option("--component", "components", multiple=True, metavar="NAME",
               help="Export only this component (repeatable): text_encoder, connector, transformer, upsampler, "
                    "video_decoder, audio_decoder.")
@@ -98,18 +118,11 @@ def export(profile_name, model, checkpoint, artifacts, gemma, upsampler, compone
     reference inputs/outputs from PyTorch, and manifest.json (written last: its presence means the
     export finished).
     """
-    from ltx_trt.core import source
     from ltx_trt.core.profiles import load_profile, with_precision
     from ltx_trt.export.pipeline import export_model
 
     profile = with_precision(load_profile(profile_name), precisions)
-    source.check_writable(artifacts)
-    src = source.resolve(model, checkpoint, gemma, upsampler, artifacts)
-    if src.model_id == source.TINY_ID:
-        from ltx_trt.model.tiny import ensure_tiny_model
-
-        ensure_tiny_model(source.tiny_dir(artifacts))
-    export_model(src, profile, artifacts, components or None)
+    export_model(_generated(model, checkpoint, gemma, upsampler, artifacts), profile, artifacts, components or None)
 
 
 @main.command("build-engines")
@@ -134,10 +147,7 @@ def build_engines(profile_name, model, checkpoint, artifacts, force, precisions)
 
 @main.command()
 @lambda command: _model_options(command, gpu_required=False)
-@click.option("--gemma", type=click.Path(path_type=Path), default=None,
-              help="Gemma-3-12B folder in Hugging Face layout (its tokenizer encodes the prompt).")
-@click.option("--upsampler", type=click.Path(path_type=Path), default=None,
-              help="x2 spatial upsampler file (default: ltx-2.3-spatial-upscaler-x2-*.safetensors next to the checkpoint).")
+@_file_options
 @click.option("--prompt", required=True, help="What to generate (video and sound); up to 1024 tokens are used.")
 @click.option("--width", type=int, default=None, help="Width in pixels, a multiple of 64 (default: the profile's first bucket).")
 @click.option("--height", type=int, default=None, help="Height in pixels, a multiple of 64 (default: the first bucket's).")
@@ -177,10 +187,7 @@ def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, wi
 
 @main.command()
 @_model_options
-@click.option("--gemma", type=click.Path(path_type=Path), default=None,
-              help="Gemma-3-12B folder in Hugging Face layout (config, tokenizer, weights).")
-@click.option("--upsampler", type=click.Path(path_type=Path), default=None,
-              help="x2 spatial upsampler file (default: ltx-2.3-spatial-upscaler-x2-*.safetensors next to the checkpoint).")
+@_file_options
 @click.option("--prompt", "prompts", multiple=True, metavar="TEXT",
               help="A calibration prompt (repeatable; default: four built-in prompts of varied scenes and sounds).")
 @click.option("--prompts-file", type=click.File("r", encoding="utf-8"), default=None,
@@ -201,17 +208,11 @@ def calibrate(profile_name, model, checkpoint, artifacts, gemma, upsampler, prom
     """
     from ltx_trt.commands.calibrate import DEFAULT_PROMPTS, calibrate as record
     from ltx_trt.commands.request import DEFAULT_SEED, select_bucket, select_profile
-    from ltx_trt.core import source
 
     profile = select_profile(profile_name)
     if (width, height, frames) != (None, None, None):
         profile = dataclasses.replace(profile, buckets=(select_bucket(profile, width, height, frames),))
-    source.check_writable(artifacts)
-    src = source.resolve(model, checkpoint, gemma, upsampler, artifacts)
-    if src.model_id == source.TINY_ID:
-        from ltx_trt.model.tiny import ensure_tiny_model
-
-        ensure_tiny_model(source.tiny_dir(artifacts))
+    src = _generated(model, checkpoint, gemma, upsampler, artifacts)
     lines = [line.strip() for line in prompts_file] if prompts_file else []
     chosen = tuple(p for p in (*prompts, *lines) if p) or DEFAULT_PROMPTS
     record(profile, src, artifacts, chosen, DEFAULT_SEED if seed is None else seed, log=lambda line: click.echo(line))
