@@ -18,6 +18,8 @@ runtime.weight_store through model.quantized_weights.graph_reader, steps capture
   fp8_cast        ltx-core's fp8_cast policy on the bf16 graphs: the Linear weights and biases its map
                   names cast to float8_e4m3fn without scale and back to bf16 at use (errors only)
   int4            the int4 graphs (weight-only, block 128), dequantized then bf16 GEMMs
+  nvfp4           the nvfp4 graphs (W4A4, e2m1 in blocks of 16 with e4m3 block scales), the reference
+                  math emulated in float32 (errors only: no FP4 tensor cores here)
 Errors are relative L2 against the bf16 mode: one stage-2 transformer forward on fixed inputs, and the
 final latents of each stage. Times: CUDA events around each step (transformer + sampler) and phase
 wall times between device synchronisations; rep 0 (compilation, capture) is left out.
@@ -50,7 +52,7 @@ FP8_CAST = (".to_q.", ".to_k.", ".to_v.", ".to_out.0.", "ff.net.0.proj.", "ff.ne
 MODES = {  # name -> (transformer precision, compiled, weights)
     "bf16": ("bf16", False, "plain"), "bf16 compiled": ("bf16", True, "plain"),
     "fp8": ("fp8", False, "plain"), "fp8 compiled": ("fp8", True, "plain"), "fp8_cast": ("bf16", False, "fp8_cast"),
-    "int4": ("int4", False, "plain"),
+    "int4": ("int4", False, "plain"), "nvfp4": ("nvfp4", False, "plain"),
 }
 
 
@@ -153,7 +155,7 @@ def run_mode(setup, name: str, args, reference: dict, fixed: dict) -> dict:
     forward = one_forward(chain, graphs.stage2, fixed, setup.device)
     run = (lambda: steps_only(_with(setup, graphs), chain)) if args.steps_only else \
         (lambda: base.run_ltx_trt(_with(setup, graphs), chain, setup.device.type == "cuda"))
-    results, latents = base.measure(name, run, 0 if name in ("fp8_cast", "int4") else args.reps, setup.device)
+    results, latents = base.measure(name, run, 0 if name in ("fp8_cast", "int4", "nvfp4") else args.reps, setup.device)
     chain.release([graphs.stage1.key, graphs.stage2.key])
     reference.setdefault("forward", forward)
     reference.setdefault("latents", latents)
@@ -204,7 +206,7 @@ def main() -> None:
     print(f"built modules in {setup.build_s:.1f} s, calibrated {len(amax)} Linears in "
           f"{time.perf_counter() - start:.1f} s", flush=True)
     report, reference = {"environment": env, "bucket": dataclasses.asdict(setup.bucket), "modes": {}}, {}
-    for name in args.mode or [m for m in MODES if m != "int4"]:
+    for name in args.mode or [m for m in MODES if m not in ("int4", "nvfp4")]:
         fixed = fixed_inputs(setup, graphs_for(setup, "bf16").stage2)
         report["modes"][name] = run_mode(setup, name, args, reference, fixed)
         if args.json:

@@ -107,6 +107,10 @@ def stored_quantization(header: Header, prefix: str = BLOCKS_PREFIX) -> Quantiza
         if missing:
             raise UserError(f"{header.path}: {key} is {format} but the file has no {', '.join(missing)} for it",
                             "the quantized checkpoint is incomplete: re-download it, or use the bf16 checkpoint")
+        if format == "nvfp4":
+            raise UserError(f"{header.path} is an NVFP4 checkpoint: ltx-trt does not read those yet (their block "
+                            "scales are stored in cuBLAS's swizzled layout)",
+                            "use the bf16 checkpoint (the rtx5090 profile quantizes it to NVFP4 itself) or the FP8 one")
         found.setdefault(int(index), set()).add(linear)
         formats.add(format)
     if not found:

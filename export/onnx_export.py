@@ -17,7 +17,7 @@ import onnx_ir as ir
 import torch
 
 from ltx_trt.core.plan import Graph
-from ltx_trt.export.quantized_onnx import OPSET, TRANSLATIONS, retype_packed
+from ltx_trt.export.quantized_onnx import TRANSLATIONS, opset_of, retype_packed
 
 INLINE_BYTES = 1 << 16  # initializers above this size go to external data
 
@@ -29,7 +29,7 @@ def trace(wrapper: torch.nn.Module, args: list[torch.Tensor], graph: Graph, over
     with torch.no_grad(), overrides(), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch-internal pytree deprecations
         program = torch.onnx.export(
-            wrapper, tuple(args), dynamo=True, opset_version=OPSET, optimize=False, verbose=False,
+            wrapper, tuple(args), dynamo=True, opset_version=opset_of(graph.inputs), optimize=False, verbose=False,
             input_names=[s.name for s in graph.inputs], output_names=[s.name for s in graph.outputs],
             custom_translation_table=TRANSLATIONS,
         )

@@ -29,8 +29,19 @@ def int4_linear(x: torch.Tensor, weight: torch.Tensor, weight_scale: torch.Tenso
     return quantize.int4_linear_reference(x, weight, weight_scale, bias)
 
 
+@torch.library.custom_op("ltx_trt::nvfp4_linear", mutates_args=())
+def nvfp4_linear(x: torch.Tensor, weight: torch.Tensor, weight_scale: torch.Tensor, weight_scale_2: torch.Tensor,
+                 input_scale: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    return quantize.nvfp4_linear_reference(x, weight, weight_scale, weight_scale_2, input_scale, bias)
+
+
 @fp8_linear.register_fake
 def _(x, weight, weight_scale, input_scale, bias):
+    return x.new_empty((*x.shape[:-1], weight.shape[0]))
+
+
+@nvfp4_linear.register_fake
+def _(x, weight, weight_scale, weight_scale_2, input_scale, bias):
     return x.new_empty((*x.shape[:-1], weight.shape[0]))
 
 
@@ -57,7 +68,8 @@ class QuantLinear(torch.nn.Module):
         if self.format == "int4":
             args = (x, self.weight, self.weight_scale, self.bias)
             return quantize.int4_linear_reference(*args) if x.is_cuda else int4_linear(*args)
-        raise NotImplementedError(f"no torch kernel for {self.format} Linears")
+        # nvfp4: the reference math everywhere (no FP4 tensor cores on the GPUs measured here)
+        return nvfp4_linear(x, self.weight, self.weight_scale, self.weight_scale_2, self.input_scale, self.bias)
 
 
 def _meta(dtype: str, shape: tuple[int, ...]) -> torch.nn.Parameter:

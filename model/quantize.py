@@ -11,7 +11,7 @@ Imports torch; of ltx_trt, imports core only.
 import torch
 import torch.nn.functional as F
 
-from ltx_trt.core.precision import int4_block
+from ltx_trt.core.precision import NVFP4_BLOCK as NVFP4_BLOCK_SIZE, int4_block
 
 FP8 = torch.float8_e4m3fn
 FP8_MAX = 448.0  # largest e4m3 value; casting beyond it gives NaN, so codes are clamped first
@@ -99,3 +99,67 @@ def fp8_linear_cuda(x, weight, weight_scale, input_scale, bias=None) -> torch.Te
 def int4_linear_reference(x, weight, weight_scale, bias=None) -> torch.Tensor:
     """The exported INT4 weight-only pattern: dequantized weight (bf16), a plain GEMM, plus the bias."""
     return F.linear(x, dequantize_int4(weight, weight_scale, x.dtype), bias)
+
+
+# NVFP4: e2m1 codes (sign, 2 exponent bits, 1 mantissa bit) in blocks of 16 along K, each block scaled by an
+# e4m3 factor, the whole tensor by an fp32 one; activations quantized the same way on the fly.
+# magnitudes of codes 0..7 are 0, 0.5, 1, 1.5, 2, 3, 4, 6; code | 8 is the negative
+FP4_MAX = 6.0
+NVFP4_GLOBAL = FP4_MAX * FP8_MAX  # a tensor's fp32 scale = amax / (6 x 448), as the official files store it
+
+
+def fp4_codes(values: torch.Tensor) -> torch.Tensor:
+    """Nearest e2m1 code (ties to the even code, saturating at 6) of each value, as uint8 nibbles. Written
+    with comparisons to Python numbers only, so it allocates no constant (it runs inside CUDA graphs)."""
+    m = values.float().abs()
+    # a tie between codes i and i+1 goes to the even one: up (>=) where i is odd, down (>) where it is even
+    index = ((m > 0.25).to(torch.uint8) + (m >= 0.75) + (m > 1.25) + (m >= 1.75) + (m > 2.5) + (m >= 3.5)
+             + (m > 5.0))
+    return index | ((values < 0).to(torch.uint8) << 3)
+
+
+def fp4_values(codes: torch.Tensor) -> torch.Tensor:
+    """The e2m1 value of each nibble: codes 0-3 are 0, 0.5, 1, 1.5; 4-7 are 2, 3, 4, 6."""
+    index = (codes & 7).float()
+    high = torch.exp2(torch.floor(index / 2) - 1) * (1 + 0.5 * torch.remainder(index, 2))
+    magnitude = torch.where(index < 4, index * 0.5, high)
+    return torch.where((codes & 8) > 0, -magnitude, magnitude)
+
+
+def _nvfp4_blocks(values: torch.Tensor, global_scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(codes [..., K], e4m3 block scales [..., K/16]) of values already divided by nothing: the block
+    scale is amax / 6 / global_scale, rounded to e4m3."""
+    blocks = values.float().reshape(*values.shape[:-1], -1, NVFP4_BLOCK_SIZE)
+    scale = (blocks.abs().amax(-1) / FP4_MAX / global_scale.float()).clamp(max=FP8_MAX).to(FP8)
+    divisor = torch.where(scale.float() > 0, scale.float(), torch.ones_like(scale.float())) * global_scale.float()
+    codes = fp4_codes(blocks / divisor.unsqueeze(-1)).reshape(values.shape)
+    return codes, scale
+
+
+def quantize_nvfp4(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(packed codes uint8 [N, K/2], e4m3 block scales [N, K/16], weight_scale_2 fp32 0-d)."""
+    global_scale = _scale(weight.abs().amax(), NVFP4_GLOBAL)
+    codes, scale = _nvfp4_blocks(weight, global_scale)
+    return pack_int4(codes), scale, global_scale
+
+
+def dequantize_nvfp4(packed, block_scale, global_scale, dtype) -> torch.Tensor:
+    values = fp4_values(_nibbles(packed)).reshape(*packed.shape[:-1], -1, NVFP4_BLOCK_SIZE)
+    values = values * (block_scale.float() * global_scale.float()).unsqueeze(-1)
+    return values.reshape(*packed.shape[:-1], packed.shape[-1] * 2).to(dtype)
+
+
+def _nibbles(packed: torch.Tensor) -> torch.Tensor:
+    return torch.stack((packed & 0xF, packed >> 4), dim=-1).reshape(*packed.shape[:-1], packed.shape[-1] * 2)
+
+
+def nvfp4_linear_reference(x, weight, weight_scale, weight_scale_2, input_scale, bias=None) -> torch.Tensor:
+    """The NVFP4 Linear: x / input_scale quantized in blocks of 16 on the fly (TensorRT's dynamic
+    quantize), a float32 GEMM of the dequantized codes, times input_scale x weight_scale_2, one rounding."""
+    unit = torch.ones_like(input_scale, dtype=torch.float32)
+    codes, scale = _nvfp4_blocks(x.float() * (1.0 / input_scale.float()), unit)
+    xq = fp4_values(codes).reshape(*scale.shape, NVFP4_BLOCK_SIZE) * scale.float().unsqueeze(-1)
+    w = dequantize_nvfp4(weight, weight_scale, unit, torch.float32)
+    y = F.linear(xq.reshape(x.shape), w) * (input_scale.float() * weight_scale_2.float())
+    y = y.to(x.dtype)
+    return y if bias is None else y + bias

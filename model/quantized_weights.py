@@ -21,7 +21,9 @@ from ltx_trt.model import quantize
 from ltx_trt.model.weights import MappedFile
 
 Read = Callable[[str, int, str], torch.Tensor]  # (part, block, name) -> tensor, any dtype, any device
-FP8_INPUT_FROM_AMAX = 1 / quantize.FP8_MAX  # static input scale = amax / 448 (ModelOpt, the official files)
+# static input scale = calibrated amax x this: amax / 448 for FP8, amax / (6 x 448) for NVFP4's global scale
+# (ModelOpt's and the official files' convention)
+INPUT_SCALE_OF_AMAX = {"fp8": 1 / quantize.FP8_MAX, "nvfp4": 1 / quantize.NVFP4_GLOBAL}
 
 
 def graph_reader(read: Read, graph: ChainWeights, stored: Quantization | None, dtype: torch.dtype,
@@ -40,8 +42,8 @@ def graph_reader(read: Read, graph: ChainWeights, stored: Quantization | None, d
             cache.clear()  # a Linear's tensors are asked for one after the other: keep one
             plain = _plain_weight(read, stored, block, linear, dtype)
             scale = None
-            if wanted.format == "fp8":
-                scale = _input_scale(read, stored, input_amax, block, linear)
+            if wanted.format in INPUT_SCALE_OF_AMAX:
+                scale = _input_scale(read, stored, input_amax, block, linear, wanted.format)
             cache[key] = _quantized(wanted.format, plain, scale)
         return cache[key]
 
@@ -71,6 +73,9 @@ def _quantized(format: str, weight: torch.Tensor, input_scale: torch.Tensor | No
     if format == "int4":
         packed, scale = quantize.quantize_int4(weight)
         return {"weight": packed, "weight_scale": scale}
+    if format == "nvfp4":
+        packed, scale, global_scale = quantize.quantize_nvfp4(weight)
+        return {"weight": packed, "weight_scale": scale, "weight_scale_2": global_scale, "input_scale": input_scale}
     raise NotImplementedError(f"quantizing bf16 weights to {format} at pack time")
 
 
@@ -84,13 +89,13 @@ def _plain_weight(read: Read, stored: Quantization | None, block: int, linear: s
     raise NotImplementedError(f"dequantizing {stored.format} weights")
 
 
-def _input_scale(read: Read, stored, input_amax, block: int, linear: str) -> torch.Tensor:
-    if stored is not None and stored.format == "fp8" and block in stored.blocks and linear in stored.linears:
+def _input_scale(read: Read, stored, input_amax, block: int, linear: str, format: str) -> torch.Tensor:
+    if stored is not None and stored.format == format and block in stored.blocks and linear in stored.linears:
         return read("block", block, f"{linear}.input_scale").float()
     if input_amax is None:
-        raise UserError("FP8 needs static activation scales, and this checkpoint has none",
+        raise UserError(f"{format} needs static activation scales, and this checkpoint has none",
                         "run `ltx-trt calibrate` for this model (or use an official FP8 checkpoint)")
-    return (input_amax(block, linear).float() * FP8_INPUT_FROM_AMAX).reshape(())
+    return (input_amax(block, linear).float() * INPUT_SCALE_OF_AMAX[format]).reshape(())
 
 
 EXAMPLE_INPUT_AMAX = 4.0  # about max |x| of the standard-normal activations of export's example inputs

@@ -40,8 +40,24 @@ def test_tiny_engines_build_for_every_rtx_profile(tiny_export, profile):
     reports = {key: engine["memory"] for key, engine in manifest["engines"].items()}
     # engines with weights report them; the chained parts take theirs as inputs (constants only, if any)
     assert all(reports[k]["weights_bytes"] > 0 for k in reports if k.startswith(("upsampler", "video_decoder")))
-    assert max(reports[k]["weights_bytes"] for k in reports if k.endswith(".block")) < 4096
-    assert all(reports[k]["activation_bytes"] > 0 for k in reports if k.endswith(".block"))
+    blocks = [k for k in reports if k.rsplit(".", 1)[-1].startswith("block")]  # block, block_fp8, block_int4
+    assert blocks and max(reports[k]["weights_bytes"] for k in blocks) < 16384
+    assert all(reports[k]["activation_bytes"] > 0 for k in blocks)
+    if expected.precision["transformer"] == "fp8":  # the builder's layer dump: every block Linear an FP8 GEMM
+        fp8 = [reports[k]["matrix_products"] for k in blocks if k.endswith(".block_fp8")]
+        assert fp8 and all(p == {"gemm FP8": 34} for p in fp8), fp8
 
     again = _build(artifacts, profile)
     assert again.exit_code == 0 and "nothing to rebuild" in again.output, again.output
+
+
+def test_nvfp4_blocks_build_for_the_rtx5090_as_fp4_gemms(tiny_export):
+    flags = ("--precision", "transformer=nvfp4")
+    artifacts = tiny_export("rtx5090", *flags, "--component", "transformer")
+    result = CliRunner().invoke(main, ["build-engines", "--gpu", "rtx5090", "--model", "tiny", "--artifacts",
+                                       str(artifacts), *flags])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    folder = artifacts / "tiny" / "rtx5090+transformer-nvfp4" / "engines"
+    engines = json.loads((folder / "manifest.json").read_text())["engines"]
+    fp4 = {k: e["memory"]["matrix_products"] for k, e in engines.items() if k.endswith(".block_nvfp4")}
+    assert len(fp4) == 4 and all(p == {"gemm FP4E2M1": 34} for p in fp4.values()), fp4  # 2 buckets x 2 stages

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 
 from ltx_trt.cli import main
 from ltx_trt.core import shapes
-from ltx_trt.core.profiles import load_profile
+from ltx_trt.core.errors import UserError
+from ltx_trt.core.profiles import load_profile, with_precision
 from ltx_trt.runtime import devices
 
 PROFILE = "rtx4090"
@@ -193,6 +194,12 @@ def test_auto_says_why_it_picks_each_executor():
     if devices.backend_version(profile.backend) is not None:
         assert choose_executor("auto", profile, RTX4090)[0] == "tensorrt"
     assert choose_executor("torch", profile, RTX4090) == ("torch", "--executor torch")
+    nvfp4 = with_precision(load_profile("rtx5090"), {"transformer": "nvfp4"})  # no FP4 in ONNX Runtime
+    kind, why = choose_executor("auto", nvfp4, None)
+    assert kind == "torch" and "ONNX Runtime cannot run NVFP4 graphs" in why
+    with pytest.raises(UserError, match="ONNX Runtime cannot run the transformer graphs") as err:
+        choose_executor("onnxruntime", nvfp4, None)
+    assert "--executor torch" in err.value.hint
 
 
 def test_doctor_reports_the_machine_and_the_artifacts(linked, monkeypatch):

@@ -112,3 +112,23 @@ def test_fp8_on_the_tensor_cores_equals_the_reference_math():
     fast = quantize.fp8_linear_cuda(x, codes, scale, input_scale, bias)
     reference = quantize.fp8_linear_reference(x, codes, scale, input_scale, bias)
     assert fast.dtype == torch.bfloat16 and relative_l2(fast.float().cpu(), reference.float().cpu()) < 1e-2
+
+
+def test_fp4_rounds_to_the_nearest_even_e2m1_code_and_saturates():
+    values = torch.tensor([0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0, 7.0, -0.74, -3.6, 0.3, 6.0])
+    assert quantize.fp4_values(quantize.fp4_codes(values)).tolist() == [0.0, 1.0, 1.0, 2.0, 2.0, 4.0, 4.0, 6.0,
+                                                                        -0.5, -4.0, 0.5, 6.0]
+
+
+def test_nvfp4_weights_round_trip_and_the_cpu_op_is_the_reference():
+    weight = _weights()
+    packed, scale, global_scale = quantize.quantize_nvfp4(weight)
+    assert packed.shape == (64, 128) and scale.shape == (64, 16) and scale.dtype == torch.float8_e4m3fn
+    assert float(global_scale) == pytest.approx(float(weight.abs().max()) / (6 * 448))
+    assert relative_l2(quantize.dequantize_nvfp4(packed, scale, global_scale, torch.float32), weight) < 0.12
+    x = torch.randn(2, 8, 256, generator=torch.Generator().manual_seed(2)).bfloat16()
+    input_scale = torch.tensor(float(x.abs().max()) / (6 * 448))
+    y = quant_linear.nvfp4_linear(x, packed, scale, global_scale, input_scale, None)
+    assert torch.equal(y, quantize.nvfp4_linear_reference(x, packed, scale, global_scale, input_scale))
+    exact = torch.nn.functional.linear(x.float(), weight)
+    assert relative_l2(y.float(), exact) < 0.2  # W4A4 error of one layer
