@@ -23,7 +23,6 @@ from ltx_trt.core.precision import recipe
 from ltx_trt.model import quantize, transformer_parts
 from ltx_trt.core import shapes
 from ltx_trt.model.ltx23_config import full_config
-from ltx_trt.runtime.executors import allocate
 
 
 def timed(fn, reps: int = 50) -> float:
