@@ -162,8 +162,8 @@ def build_engines(profile_name, model, checkpoint, artifacts, force, precisions)
                    "stream from host memory every step: lower it if other programs use the GPU.")
 @click.option("--compile", "compile_blocks", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
               help="torch executor on a GPU: run the transformer's and text encoder's block graphs through "
-                   "torch.compile (auto: the quantized ones; their FP8 quantization is only fast fused). The "
-                   "first run compiles for a few minutes; bf16 blocks stay op for op the official pipeline's.")
+                   "torch.compile (auto: the FP8 / NVFP4 ones; their activation quantization is only fast fused). "
+                   "The first run compiles for a few minutes; bf16 blocks stay op for op the official pipeline's.")
 @_precision_option
 @_user_errors
 def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, width, height, frames, seed, executor,
