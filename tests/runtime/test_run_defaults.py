@@ -40,3 +40,14 @@ def test_resident_gib_flag_overrides_the_profiles_budget_only(monkeypatch, tmp_p
     assert seen[0].memory.weight_streaming == shipped.memory.weight_streaming and seen[0].buckets == shipped.buckets
     refused = CliRunner().invoke(main, [*args, "--resident-gib", "0.5"])
     assert refused.exit_code == 2 and "--resident-gib" in refused.output
+
+
+def test_compile_auto_takes_only_the_block_graphs_that_quantize_activations():
+    from ltx_trt.commands.opening import _compiles
+    from ltx_trt.core.plan import Graph
+
+    graph = lambda variant: Graph("transformer", variant, (), (), "fp8")  # noqa: E731
+    parts = ["b.stage1.pre", "b.stage1.block", "b.stage1.block_fp8", "b.stage1.block_nvfp4", "block_int4", "b.post"]
+    assert [p for p in parts if _compiles("auto", graph(p))] == ["b.stage1.block_fp8", "b.stage1.block_nvfp4"]
+    assert [p for p in parts if _compiles("on", graph(p))] == parts[1:5]
+    assert not any(_compiles("off", graph(p)) for p in parts)
