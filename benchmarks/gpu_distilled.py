@@ -32,7 +32,8 @@ the mp4 mux. Phases are wall-clock seconds between device synchronisations; tran
 timed with CUDA events. Peak memory is torch.cuda.max_memory_allocated, reset at every phase: with
 CUDA graphs the step activations sit in the graph's private pool, taken during capture, and replay
 allocates nothing. Every run starts after gc.collect() + torch.cuda.empty_cache(); rep 0 of every
-mode is a warm-up and is left out of the summary. Prints a Markdown table last.\nStore figures per mode: packing time, resident and streamed blocks, weight bytes on the GPU.
+mode is a warm-up and is left out of the summary. Prints a Markdown table last, and per mode the weight
+store's packing time, resident and streamed blocks and weight bytes on the GPU.
 """
 
 import argparse
@@ -41,9 +42,6 @@ import dataclasses
 import gc
 import itertools
 import json
-import platform
-import subprocess
-import sys
 import time
 import types
 from pathlib import Path
@@ -73,7 +71,7 @@ from ltx_trt.model import transformer_parts  # noqa: E402
 from ltx_trt.runtime import media, pipeline  # noqa: E402
 from ltx_trt.runtime.executors.pytorch import TorchExecutor  # noqa: E402
 
-from gpu_timing import GIB, Clock, Timeline, phase, summarize, table  # noqa: E402  (beside this script)
+from gpu_timing import GIB, Clock, Timeline, environment, free_cache, phase, summarize, table  # noqa: E402
 from ltx_trt.core.profiles import Bucket, load_profile  # noqa: E402
 from ltx_trt.runtime.chain import block_chain  # noqa: E402
 from ltx_trt.runtime.step import Step  # noqa: E402
@@ -309,28 +307,6 @@ def compare(ours: list[torch.Tensor], theirs: list[torch.Tensor]) -> dict:
         out[name] = {"equal": bool(torch.equal(a, b)), "rel_l2": ((a - b).norm() / b.norm()).item(),
                      "max_abs": (a - b).abs().max().item(), "std": b.std().item()}
     return out
-
-
-def environment(device: torch.device) -> dict:
-    env = {"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
-           "argv": " ".join(sys.argv)}
-    if device.type == "cuda":
-        env["gpu"] = torch.cuda.get_device_name()
-        with contextlib.suppress(OSError, subprocess.CalledProcessError):
-            env["nvidia_smi"] = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
-                                                "--format=csv,noheader"], capture_output=True, text=True,
-                                               check=True).stdout.strip()
-    for name in ("ltx-core", "ltx-pipelines", "transformers"):
-        with contextlib.suppress(Exception):
-            from importlib.metadata import version
-            env[name] = version(name)
-    return env
-
-
-def free_cache(device: torch.device) -> None:
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
 
 
 def measure(name: str, run, reps: int, device: torch.device) -> tuple[list[dict], list[torch.Tensor]]:

@@ -1,11 +1,16 @@
-"""Timing helpers for benchmarks/gpu_distilled.py: device-event step timers, a phase timeline, the summary.
+"""Helpers for the GPU benchmarks: device-event step timers, a phase timeline, the summary, the environment.
 
 `Clock` times spans with CUDA events (perf_counter on a CPU); `Timeline` splits wall-clock time into
 labelled segments, synchronising the device at each mark and recording each segment's peak memory;
 `summarize` and `table` reduce the runs of each mode to medians and a Markdown table.
 """
 
+import contextlib
+import gc
+import platform
 import statistics
+import subprocess
+import sys
 import time
 
 import torch
@@ -109,3 +114,25 @@ def table(summary: dict) -> str:
                  for m in modes]
         rows.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
+
+
+def environment(device: torch.device) -> dict:
+    env = {"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
+           "argv": " ".join(sys.argv)}
+    if device.type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name()
+        with contextlib.suppress(OSError, subprocess.CalledProcessError):
+            env["nvidia_smi"] = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
+                                                "--format=csv,noheader"], capture_output=True, text=True,
+                                               check=True).stdout.strip()
+    for name in ("ltx-core", "ltx-pipelines", "transformers"):
+        with contextlib.suppress(Exception):
+            from importlib.metadata import version
+            env[name] = version(name)
+    return env
+
+
+def free_cache(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()

@@ -56,8 +56,7 @@ def pack_int4(codes: torch.Tensor) -> torch.Tensor:
 
 def unpack_int4(packed: torch.Tensor) -> torch.Tensor:
     """uint8 [..., K/2] -> int8 codes [..., K]."""
-    low, high = (packed & 0xF).to(torch.int8), (packed >> 4).to(torch.int8)
-    codes = torch.stack((low, high), dim=-1).reshape(*packed.shape[:-1], packed.shape[-1] * 2)
+    codes = _nibbles(packed).to(torch.int8)
     return torch.where(codes > INT4_MAX, codes - 16, codes)
 
 

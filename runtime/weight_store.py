@@ -75,6 +75,9 @@ class WeightStore:
         slot_bytes = max(sizes[count:], default=0)
         self._slots = [torch.empty(slot_bytes, dtype=torch.uint8, device=self.device)
                        for _ in range(min(2, len(self.streamed)))]
+        # each slot seen through every streamed kind's layout, made once (block() runs per block, per step)
+        self._slot_views = [{kind: self.layouts[kind].views(slot) for kind in set(self.kinds[count:])}
+                            for slot in self._slots]
         if self.streamed:
             self._copy = torch.cuda.Stream(self.device)
             self._ready = [torch.cuda.Event() for _ in self._slots]
@@ -96,7 +99,7 @@ class WeightStore:
             return self.resident[i]
         slot = self.streamed.index(i) % 2
         torch.cuda.current_stream(self.device).wait_event(self._ready[slot])
-        return self.layouts[self.kinds[i]].views(self._slots[slot])
+        return self._slot_views[slot][self.kinds[i]]
 
     def done(self, i: int) -> None:
         """Block i has been enqueued: its slot is free once that work is done, and takes block i + 2 next."""
@@ -111,7 +114,7 @@ class WeightStore:
     def close(self) -> None:
         """Drop every weight buffer (device and pinned host memory)."""
         self.parts, self.resident, self.streamed = {}, [], []
-        self._host, self._slots = [], []
+        self._host, self._slots, self._slot_views = [], [], []
         self.device_bytes = 0
 
     def _prefetch(self, index: int, slot: int, wait_free: bool) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from ltx_trt.core.backends import PIP_INSTALL
-from ltx_trt.core.dtypes import BY_TENSORRT, torch_dtype
+from ltx_trt.core.dtypes import BY_TENSORRT, storage_shape, torch_dtype
 from ltx_trt.core.errors import UserError
 
 
@@ -97,9 +97,9 @@ class Engine:
     def bind(self, tensors: dict[str, torch.Tensor]) -> None:
         """Bind every I/O tensor to the buffer of the same name, after checking shape and dtype."""
         for name in self.names:
-            shape = tuple(self.engine.get_tensor_shape(name))
-            dtype = torch_dtype(BY_TENSORRT[self.engine.get_tensor_dtype(name).name].name)
-            check_binding(name, shape, dtype, tensors.get(name))
+            kind = BY_TENSORRT[self.engine.get_tensor_dtype(name).name].name
+            shape = storage_shape(kind, tuple(self.engine.get_tensor_shape(name)))  # packed 4-bit: [..., K/2]
+            check_binding(name, shape, torch_dtype(kind), tensors.get(name))
             self.context.set_tensor_address(name, tensors[name].data_ptr())
         self.bound = {name: tensors[name].data_ptr() for name in self.names}
 
