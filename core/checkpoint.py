@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ltx_trt.core.errors import UserError
-from ltx_trt.core.precision import Quantization
+from ltx_trt.core.precision import NVFP4_BLOCK, Quantization, tiled_scale_shape
 
 MAX_HEADER_BYTES = 256 * 1024 * 1024
 SUPPORTED_VERSION = "2.3"
@@ -86,16 +86,30 @@ def check_ltx23(header: Header) -> dict:
 
 
 BLOCKS_PREFIX = "model.diffusion_model.transformer_blocks."
-# The official pre-quantized LTX-2.3 files: a quantized Linear's `.weight` dtype names its format, and
-# these companion tensors must sit beside it (docs/DESIGN.md "Official quantized checkpoints").
-STORED_FORMATS = {"F8_E4M3": ("fp8", ("weight_scale", "input_scale")),
-                  "U8": ("nvfp4", ("weight_scale", "weight_scale_2", "input_scale"))}
+
+
+def _scalar(rows: int, cols: int) -> tuple[tuple, ...]:
+    return (), (1,)
+
+
+def _tiled_block_scales(rows: int, cols: int) -> tuple[tuple, ...]:
+    return (tiled_scale_shape(rows, cols * 2 // NVFP4_BLOCK),)  # cols: bytes of two codes each
+
+
+# The official pre-quantized LTX-2.3 files: a quantized Linear's `.weight` dtype names its format; its
+# companions sit beside it with these dtypes and the shapes allowed for a [rows, cols] weight
+# (docs/DESIGN.md "Precision").
+STORED_FORMATS = {
+    "F8_E4M3": ("fp8", {"weight_scale": ("F32", _scalar), "input_scale": ("F32", _scalar)}),
+    "U8": ("nvfp4", {"weight_scale": ("F8_E4M3", _tiled_block_scales), "weight_scale_2": ("F32", _scalar),
+                     "input_scale": ("F32", _scalar)}),
+}
 
 
 def stored_quantization(header: Header, prefix: str = BLOCKS_PREFIX) -> Quantization | None:
     """How a checkpoint stores its block Linears: None (plain), or the format, blocks and Linear names of
-    an official FP8 / NVFP4 file. Refuses a file whose quantized weights lack their scales, or whose
-    quantized blocks do not all quantize the same Linears."""
+    an official FP8 / NVFP4 file. Refuses a file whose quantized weights lack their scales or have them in
+    another dtype or shape, or whose quantized blocks do not all quantize the same Linears."""
     found: dict[int, set[str]] = {}
     formats = set()
     for key, info in header.tensors.items():
@@ -103,14 +117,7 @@ def stored_quantization(header: Header, prefix: str = BLOCKS_PREFIX) -> Quantiza
             continue
         index, _, linear = key[len(prefix):-len(".weight")].partition(".")
         format, companions = STORED_FORMATS[info["dtype"]]
-        missing = [c for c in companions if f"{key[:-len('weight')]}{c}" not in header.tensors]
-        if missing:
-            raise UserError(f"{header.path}: {key} is {format} but the file has no {', '.join(missing)} for it",
-                            "the quantized checkpoint is incomplete: re-download it, or use the bf16 checkpoint")
-        if format == "nvfp4":
-            raise UserError(f"{header.path} is an NVFP4 checkpoint: ltx-trt does not read those yet (their block "
-                            "scales are stored in cuBLAS's swizzled layout)",
-                            "use the bf16 checkpoint (the rtx5090 profile quantizes it to NVFP4 itself) or the FP8 one")
+        _check_companions(header, key, format, companions)
         found.setdefault(int(index), set()).add(linear)
         formats.add(format)
     if not found:
@@ -120,3 +127,18 @@ def stored_quantization(header: Header, prefix: str = BLOCKS_PREFIX) -> Quantiza
         raise UserError(f"{header.path}: its blocks quantize different Linears or formats ({', '.join(sorted(formats))})",
                         "ltx-trt reads files whose quantized blocks all quantize the same Linears in one format")
     return Quantization(formats.pop(), tuple(sorted(found)), tuple(sorted(linears)))
+
+
+def _check_companions(header: Header, key: str, format: str, companions: dict) -> None:
+    shape = header.tensors[key]["shape"]
+    hint = "the quantized checkpoint is incomplete or damaged: re-download it, or use the bf16 checkpoint"
+    if len(shape) != 2:
+        raise UserError(f"{header.path}: {key} is {format} with shape {shape}, not a matrix", hint)
+    missing = [c for c in companions if f"{key[:-len('weight')]}{c}" not in header.tensors]
+    if missing:
+        raise UserError(f"{header.path}: {key} is {format} but the file has no {', '.join(missing)} for it", hint)
+    for companion, (dtype, allowed) in companions.items():
+        info = header.tensors[f"{key[:-len('weight')]}{companion}"]
+        if info["dtype"] != dtype or tuple(info["shape"]) not in allowed(*shape):
+            raise UserError(f"{header.path}: {key[:-len('weight')]}{companion} is {info['dtype']} {info['shape']}; "
+                            f"a {format} weight of shape {shape} needs {dtype} {list(allowed(*shape)[0])}", hint)

@@ -15,6 +15,12 @@ from ltx_trt.core.errors import UserError
 
 INT4_BLOCK = 128  # INT4 weight-only: one bf16 scale per 128 input channels
 NVFP4_BLOCK = 16  # NVFP4: one FP8 scale per 16 input channels, plus a per-tensor fp32 scale
+SCALE_TILE = (128, 4)  # cuBLAS's tiled block-scale layout (the official NVFP4 files): rows x columns per tile
+
+
+def tiled_scale_shape(rows: int, cols: int) -> tuple[int, int]:
+    """The padded shape a [rows, cols] block-scale matrix has in cuBLAS's tiled layout."""
+    return -(-rows // SCALE_TILE[0]) * SCALE_TILE[0], -(-cols // SCALE_TILE[1]) * SCALE_TILE[1]
 
 
 @dataclass(frozen=True)

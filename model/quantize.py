@@ -11,7 +11,7 @@ Imports torch; of ltx_trt, imports core only.
 import torch
 import torch.nn.functional as F
 
-from ltx_trt.core.precision import NVFP4_BLOCK as NVFP4_BLOCK_SIZE, int4_block
+from ltx_trt.core.precision import NVFP4_BLOCK as NVFP4_BLOCK_SIZE, int4_block, tiled_scale_shape
 
 FP8 = torch.float8_e4m3fn
 FP8_MAX = 448.0  # largest e4m3 value; casting beyond it gives NaN, so codes are clamped first
@@ -150,6 +150,32 @@ def dequantize_nvfp4(packed, block_scale, global_scale, dtype) -> torch.Tensor:
 
 def _nibbles(packed: torch.Tensor) -> torch.Tensor:
     return torch.stack((packed & 0xF, packed >> 4), dim=-1).reshape(*packed.shape[:-1], packed.shape[-1] * 2)
+
+
+# The official NVFP4 files store each byte's two codes high nibble first (ONNX and this module: low first)
+# and the block scales in cuBLAS's tiled layout: the [rows, K/16] matrix padded to tiles of 128 rows x 4
+# columns, tiles row-major, 512 bytes each, element (r, c) of a tile at (r % 32) * 16 + (r // 32) * 4 + c.
+def untile_scales(tiled: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+    """cuBLAS's tiled block scales (any shape holding the padded matrix's bytes) -> [rows, cols] row-major."""
+    padded_rows, padded_cols = tiled_scale_shape(rows, cols)
+    tiles = tiled.view(torch.uint8).reshape(padded_rows // 128, padded_cols // 4, 32, 4, 4)  # tile, tile, r%32, r//32, c
+    plain = tiles.permute(0, 3, 2, 1, 4).reshape(padded_rows, padded_cols)
+    return plain[:rows, :cols].contiguous().view(tiled.dtype)
+
+
+def tile_scales(scale: torch.Tensor) -> torch.Tensor:
+    """[rows, cols] row-major block scales -> cuBLAS's tiled layout [padded rows, padded cols], zero padded."""
+    rows, cols = scale.shape
+    padded_rows, padded_cols = tiled_scale_shape(rows, cols)
+    padded = torch.zeros(padded_rows, padded_cols, dtype=torch.uint8)
+    padded[:rows, :cols] = scale.view(torch.uint8)
+    tiles = padded.reshape(padded_rows // 128, 4, 32, padded_cols // 4, 4).permute(0, 3, 2, 1, 4)
+    return tiles.reshape(padded_rows, padded_cols).contiguous().view(scale.dtype)
+
+
+def swap_nibbles(packed: torch.Tensor) -> torch.Tensor:
+    """High-nibble-first bytes <-> low-nibble-first bytes (the operation is its own inverse)."""
+    return (packed << 4) | (packed >> 4)
 
 
 def nvfp4_linear_reference(x, weight, weight_scale, weight_scale_2, input_scale, bias=None) -> torch.Tensor:

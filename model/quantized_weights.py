@@ -56,7 +56,7 @@ def graph_reader(read: Read, graph: ChainWeights, stored: Quantization | None, d
         in_graph = wanted is not None and part != "block" and linear in wanted.linears
         in_file = stored is not None and block in stored.blocks and linear in stored.linears
         if in_graph and in_file and stored.format == wanted.format:
-            return read(part, block, name)  # the file's own quantized tensors, as they are
+            return _file_tensor(read, stored, block, linear, suffix)  # the file's own quantized tensors
         if in_graph:
             return linear_tensors(block, linear)[suffix]
         if in_file and suffix == "weight":
@@ -83,15 +83,34 @@ def _plain_weight(read: Read, stored: Quantization | None, block: int, linear: s
     """A Linear's weight in `dtype`, dequantized if the file stores it quantized."""
     if stored is None or block not in stored.blocks or linear not in stored.linears:
         return read("block", block, f"{linear}.weight").to(dtype)
+    tensors = {suffix: _file_tensor(read, stored, block, linear, suffix) for suffix in STORED_SUFFIXES[stored.format]}
     if stored.format == "fp8":
-        return quantize.dequantize_fp8(read("block", block, f"{linear}.weight"),
-                                       read("block", block, f"{linear}.weight_scale"), dtype)
+        return quantize.dequantize_fp8(tensors["weight"], tensors["weight_scale"], dtype)
+    if stored.format == "nvfp4":
+        return quantize.dequantize_nvfp4(tensors["weight"], tensors["weight_scale"], tensors["weight_scale_2"], dtype)
     raise NotImplementedError(f"dequantizing {stored.format} weights")
+
+
+STORED_SUFFIXES = {"fp8": ("weight", "weight_scale"), "nvfp4": ("weight", "weight_scale", "weight_scale_2")}
+
+
+def _file_tensor(read: Read, stored: Quantization, block: int, linear: str, suffix: str) -> torch.Tensor:
+    """One of a quantized Linear's tensors as the graphs take it: scalars 0-d; an official NVFP4 file's
+    bytes with their nibbles swapped and its block scales out of cuBLAS's tiled layout (core.checkpoint)."""
+    tensor = read("block", block, f"{linear}.{suffix}")
+    if suffix in ("input_scale", "weight_scale_2") or (stored.format == "fp8" and suffix == "weight_scale"):
+        return tensor.reshape(())
+    if stored.format != "nvfp4":
+        return tensor
+    if suffix == "weight":
+        return quantize.swap_nibbles(tensor)
+    rows, packed = read("block", block, f"{linear}.weight").shape
+    return quantize.untile_scales(tensor, rows, packed * 2 // quantize.NVFP4_BLOCK_SIZE)
 
 
 def _input_scale(read: Read, stored, input_amax, block: int, linear: str, format: str) -> torch.Tensor:
     if stored is not None and stored.format == format and block in stored.blocks and linear in stored.linears:
-        return read("block", block, f"{linear}.input_scale").float()
+        return _file_tensor(read, stored, block, linear, "input_scale").float()
     if input_amax is None:
         raise UserError(f"{format} needs static activation scales, and this checkpoint has none",
                         "run `ltx-trt calibrate` for this model (or use an official FP8 checkpoint)")

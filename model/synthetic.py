@@ -104,22 +104,35 @@ def write_upsampler_checkpoint(path: Path, upsampler_config: dict, *, dtype: tor
     write_safetensors(path, module_tensor_table(module), {"config": json.dumps(upsampler_config)}, dtype, seed)
 
 
-def write_official_fp8(source: Path, path: Path, blocks: tuple[int, ...], input_amax: float = 4.0) -> None:
-    """A copy of a (tiny) bf16 checkpoint in the layout of the official pre-quantized FP8 LTX-2.3 files:
-    every Linear of `blocks` as F8_E4M3 `[out, in]` codes with F32 0-d `weight_scale` and `input_scale`
-    (amax / 448), biases and everything else as stored. Holds the whole file in memory: tests only."""
+def write_official(source: Path, path: Path, format: str, blocks: tuple[int, ...], plain: tuple[str, ...] = (),
+                   input_amax: float = 4.0) -> None:
+    """A copy of a (tiny) bf16 checkpoint in the layout of the official pre-quantized LTX-2.3 files: every
+    Linear of `blocks` but those named in `plain` quantized, with its scales (input scales from
+    `input_amax`); biases and everything else as stored. FP8: F8_E4M3 `[out, in]` codes, F32 0-d
+    `weight_scale` and `input_scale`. NVFP4: U8 `[out, in/2]` codes high nibble first, F8_E4M3 block scales
+    in cuBLAS's tiled layout, F32 0-d `weight_scale_2` and `input_scale`. Holds the whole file in memory:
+    tests only."""
     from safetensors import safe_open
     from safetensors.torch import save_file
-
-    from ltx_trt.model.quantize import FP8_MAX, quantize_fp8
 
     prefix = "model.diffusion_model.transformer_blocks."
     with safe_open(str(source), "pt") as f:
         metadata, tensors = f.metadata(), {key: f.get_tensor(key) for key in f.keys()}
     for key in list(tensors):
         index, _, rest = key.removeprefix(prefix).partition(".")
-        if key.startswith(prefix) and int(index) in blocks and key.endswith(".weight") and tensors[key].ndim == 2:
-            tensors[key], scale = quantize_fp8(tensors[key])
-            tensors[key.removesuffix("weight") + "weight_scale"] = scale
-            tensors[key.removesuffix("weight") + "input_scale"] = torch.tensor(input_amax / FP8_MAX)
+        if (key.startswith(prefix) and int(index) in blocks and key.endswith(".weight") and tensors[key].ndim == 2
+                and rest.removesuffix(".weight") not in plain):
+            tensors.update({f"{key.removesuffix('weight')}{suffix}": tensor
+                            for suffix, tensor in _official_tensors(format, tensors[key], input_amax).items()})
     save_file(tensors, str(path), metadata)
+
+
+def _official_tensors(format: str, weight: torch.Tensor, input_amax: float) -> dict[str, torch.Tensor]:
+    from ltx_trt.model import quantize
+
+    if format == "fp8":
+        codes, scale = quantize.quantize_fp8(weight)
+        return {"weight": codes, "weight_scale": scale, "input_scale": torch.tensor(input_amax / quantize.FP8_MAX)}
+    packed, scale, global_scale = quantize.quantize_nvfp4(weight)
+    return {"weight": quantize.swap_nibbles(packed), "weight_scale": quantize.tile_scales(scale),
+            "weight_scale_2": global_scale, "input_scale": torch.tensor(input_amax / quantize.NVFP4_GLOBAL)}

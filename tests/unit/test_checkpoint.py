@@ -49,3 +49,22 @@ def test_corrupt_header_is_a_user_error(tmp_path):
 def test_missing_checkpoint_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="not found"):
         read_header(tmp_path / "nope.safetensors")
+
+
+def test_tiled_block_scales_follow_the_cublas_layout():
+    """Element (r, c) of a block-scale matrix sits at the offset cuBLAS documents for its 128x4 tiles, and
+    the official files' nibble order puts element 2j in the high half of byte j."""
+    import torch
+    from ltx_trt.model import quantize
+    rows, cols = 200, 7
+    scale = torch.arange(rows * cols, dtype=torch.int32).remainder(251).to(torch.uint8).reshape(rows, cols)
+    tiled = quantize.tile_scales(scale).flatten()
+    padded_cols = 8
+    for r in range(rows):
+        for c in range(cols):
+            offset = ((r // 128) * (padded_cols // 4) + c // 4) * 512 + (r % 32) * 16 + (r % 128) // 32 * 4 + c % 4
+            assert tiled[offset] == scale[r, c]
+    assert torch.equal(quantize.untile_scales(tiled, rows, cols), scale)
+    official = torch.tensor([0x2F], dtype=torch.uint8)  # element 0: code 2 (1.0), element 1: code 15 (-6.0)
+    values = quantize.fp4_values(quantize._nibbles(quantize.swap_nibbles(official)))
+    assert values.tolist() == [1.0, -6.0]
