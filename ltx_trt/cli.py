@@ -157,7 +157,7 @@ def build_engines(profile_name, model, checkpoint, artifacts, force, precisions)
               show_default=True, help="auto: tensorrt on a GPU the engines target, else onnxruntime (it says which).")
 @click.option("--output", type=click.Path(path_type=Path), default=Path("out.mp4"), show_default=True,
               help="The mp4 to write (it appears only when complete).")
-@click.option("--resident-gib", type=click.FloatRange(min=1.0), default=None,
+@click.option("--resident-gib", type=float, default=None,
               help="GPU memory the run may hold, in GiB (default: the profile's resident_gib). Weights beyond it "
                    "stream from host memory every step: lower it if other programs use the GPU.")
 @click.option("--compile", "compile_blocks", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
@@ -173,14 +173,18 @@ def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, wi
     Never exports or builds: missing or stale artifacts stop it with the command that makes them.
     """
     from ltx_trt.commands import request
-    from ltx_trt.commands.run import run as generate
     from ltx_trt.core import source
     from ltx_trt.core.profiles import with_precision
 
-    profile = request.with_resident_gib(with_precision(request.select_profile(profile_name), precisions), resident_gib)
+    profile = with_precision(request.select_profile(profile_name), precisions)
+    request.check_numbers(profile, {"--width": width, "--height": height, "--frames": frames, "--seed": seed,
+                                    "--resident-gib": resident_gib})
+    profile = request.with_resident_gib(profile, resident_gib)
     bucket = request.select_bucket(profile, width, height, frames)
     src = source.resolve(model, checkpoint, gemma, upsampler, artifacts)
     seed = request.DEFAULT_SEED if seed is None else seed
+    from ltx_trt.commands.run import run as generate  # torch and the model code, once the flags are checked
+
     generate(request.RunRequest(prompt, profile, src, artifacts, bucket, seed, executor, output, compile_blocks),
              log=lambda line: click.echo(line))
 
@@ -206,10 +210,11 @@ def calibrate(profile_name, model, checkpoint, artifacts, gemma, upsampler, prom
     Linear, as safetensors, with a manifest naming the checkpoint, prompts and method. `run` turns them
     into static FP8 input scales. Official FP8 checkpoints carry their own scales and need none.
     """
-    from ltx_trt.commands.calibrate import DEFAULT_PROMPTS, calibrate as record
-    from ltx_trt.commands.request import DEFAULT_SEED, select_bucket, select_profile
+    from ltx_trt.commands.request import DEFAULT_SEED, check_numbers, select_bucket, select_profile
 
     profile = select_profile(profile_name)
+    check_numbers(profile, {"--width": width, "--height": height, "--frames": frames, "--seed": seed})
+    from ltx_trt.commands.calibrate import DEFAULT_PROMPTS, calibrate as record  # torch and the model code
     if (width, height, frames) != (None, None, None):
         profile = dataclasses.replace(profile, buckets=(select_bucket(profile, width, height, frames),))
     src = _generated(model, checkpoint, gemma, upsampler, artifacts)

@@ -2,12 +2,11 @@
 
 Video: libx264 at rate int(fps), yuv420p, codec defaults (no CRF or preset set, as upstream). Audio:
 AAC stereo at the vocoder rate (48 kHz), waveform clipped to [-1, 1], x32767 to s16, resampled to
-the encoder's format, muxed after the video. Written to a temporary name in the same folder and
-renamed, so a file at `path` is always complete. Imports av, numpy and torch.
+the encoder's format, muxed after the video. Written to a partial file in the same folder and renamed
+(runtime.output: only over a regular file, no partial file left), so a file at `path` is always
+complete. Imports av, numpy and torch.
 """
 
-import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterable
@@ -15,29 +14,15 @@ from typing import Iterable
 import av
 import torch
 
-from ltx_trt.core.errors import UserError
+from ltx_trt.runtime.output import partial_file
 
 
 def write_mp4(path: Path, video: torch.Tensor | Iterable[torch.Tensor], fps: float,
               audio: torch.Tensor | None, sample_rate: int) -> Path:
     """Write frames (F, H, W, 3) uint8, given whole or as chunks, and a (2, S) float waveform."""
     path = Path(path)
-    if path.is_dir():
-        raise UserError(f"output path {path} is a folder", "pass a file name ending in .mp4 with --output")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".mp4", dir=path.parent)
-    except OSError as err:
-        raise UserError(f"cannot write {path}: {err.strerror}", "choose a writable folder for --output") from err
-    os.close(fd)
-    try:
-        _encode(tmp, video, fps, audio, sample_rate, container_format=None if path.suffix else "mp4")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; the clip is as readable as any new file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with partial_file(path) as tmp:
+        _encode(str(tmp), video, fps, audio, sample_rate, container_format=None if path.suffix else "mp4")
     return path
 
 

@@ -107,9 +107,10 @@ def test_run_with_the_torch_executor_writes_the_clip(exported, tmp_path):
 
 
 @pytest.mark.parametrize("args, needles", [
-    (["--frames", "120"], ["--frames 120 is not 8k+1", "hint: use e.g. 113 or 121"]),
-    (["--width", "800"], ["--width 800 is not a multiple of 64", "hint: use e.g. 768"]),
-    (["--height", "500"], ["--height 500 is not a multiple of 64", "hint: use e.g. 512"]),
+    (["--frames", "130"], ["--frames 130 is not 8k+1", "hint: use one of: 121, 241"]),
+    (["--frames", "0"], ["--frames 0 is out of range (121 to 241)", "hint: use one of: 121, 241"]),
+    (["--width", "800"], ["--width 800 is not a multiple of 64", "hint: use one of: 768, 1280"]),
+    (["--height", "600"], ["--height 600 is not a multiple of 64", "hint: use one of: 512, 704"]),
     (["--width", "1024", "--height", "576", "--frames", "121"],
      ["no bucket 1024x576x121 in profile 'rtx4090'", "768x512x121, 1280x704x241"]),
 ])
