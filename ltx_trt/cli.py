@@ -183,7 +183,7 @@ def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, wi
     bucket = request.select_bucket(profile, width, height, frames)
     src = source.resolve(model, checkpoint, gemma, upsampler, artifacts)
     seed = request.DEFAULT_SEED if seed is None else seed
-    from ltx_trt.commands.run import run as generate  # torch and the model code, once the flags are checked
+    from ltx_trt.commands.run import run as generate  # the model and runtime code, once the flags are checked
 
     generate(request.RunRequest(prompt, profile, src, artifacts, bucket, seed, executor, output, compile_blocks),
              log=lambda line: click.echo(line))
@@ -214,7 +214,7 @@ def calibrate(profile_name, model, checkpoint, artifacts, gemma, upsampler, prom
 
     profile = select_profile(profile_name)
     check_numbers(profile, {"--width": width, "--height": height, "--frames": frames, "--seed": seed})
-    from ltx_trt.commands.calibrate import DEFAULT_PROMPTS, calibrate as record  # torch and the model code
+    from ltx_trt.commands.calibrate import DEFAULT_PROMPTS, calibrate as record  # the model and runtime code
     if (width, height, frames) != (None, None, None):
         profile = dataclasses.replace(profile, buckets=(select_bucket(profile, width, height, frames),))
     src = _generated(model, checkpoint, gemma, upsampler, artifacts)
