@@ -37,7 +37,9 @@ class Opened:
 
 
 def open_executor(kind: str, request, files: ModelFiles, graphs: list[Graph]) -> Opened:
-    """The executor of `kind` for the physical `graphs` of a run (request: commands.request.RunRequest)."""
+    """The executor of `kind` for the physical `graphs` of a run (request: commands.request.RunRequest), once
+    the files the chained models read are checked (every executor binds their weights from the files)."""
+    files.check_chained()
     return {"tensorrt": _tensorrt, "onnxruntime": _onnxruntime, "torch": _torch}[kind](request, files, graphs)
 
 

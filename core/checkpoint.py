@@ -1,7 +1,8 @@
 """Reading and identifying an official LTX checkpoint from its safetensors header alone.
 
 No tensor is loaded: the first 8 bytes give the header length, the header is JSON with the tensor
-table and `__metadata__` (`config` JSON string, `model_version`). Pure Python.
+table and `__metadata__` (`config` JSON string, `model_version`). The table is checked against the
+file's size when read, so a truncated or inconsistent file never reaches a memory-mapped read. Pure Python.
 """
 
 import hashlib
@@ -10,6 +11,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from ltx_trt.core.dtypes import BY_SAFETENSORS, nbytes
 from ltx_trt.core.errors import UserError
 from ltx_trt.core.precision import NVFP4_BLOCK, Quantization, tiled_scale_shape
 
@@ -46,9 +48,55 @@ def read_header(path: Path) -> Header:
         table = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise UserError(f"{path} has a corrupt safetensors header ({err})", "re-download the checkpoint") from err
-    metadata = table.pop("__metadata__", None) or {}
+    metadata = (table.pop("__metadata__", None) or {}) if isinstance(table, dict) else None
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise UserError(f"{path} has a corrupt safetensors header (not a JSON object, or metadata not strings)",
+                        "re-download the checkpoint")
+    check_tensor_table(path, table, size - 8 - length)
     fingerprint = hashlib.sha256(raw + str(size).encode()).hexdigest()
     return Header(path, table, metadata, 8 + length, fingerprint)
+
+
+def check_tensor_table(path: Path, table: dict, data_bytes: int) -> None:
+    """Refuse a tensor table inconsistent with its file: each entry a dtype ltx-trt reads, a shape, and
+    [begin, end) offsets holding dtype size x element count bytes, no two overlapping, all within the data
+    section. A truncated file is refused here, before any tensor is read (a mapped read past its end is a
+    SIGBUS). Unused bytes between or after tensors are harmless and let through."""
+    hint = "the file is incomplete or damaged: download it again"
+    spans = []
+    for key, info in table.items():
+        problem = _entry_problem(info)
+        if problem:
+            raise UserError(f"{path}: tensor {key} {problem}", hint)
+        spans.append((*info["data_offsets"], key))
+    end = 0
+    for begin, stop, key in sorted(spans):
+        if begin < end:
+            raise UserError(f"{path}: tensor {key} starts at data byte {begin}, inside the tensor before it "
+                            f"(which ends at {end})", hint)
+        end = stop
+    if end > data_bytes:
+        raise UserError(f"{path} is truncated: its header describes {end} bytes of tensor data, the file holds "
+                        f"{data_bytes}", hint)
+
+
+def _entry_problem(info) -> str | None:
+    """What is wrong with one tensor's header entry, or None."""
+    if not isinstance(info, dict) or not {"dtype", "shape", "data_offsets"} <= info.keys():
+        return "has no dtype, shape or data_offsets"
+    shape, offsets = info["shape"], info["data_offsets"]
+    if not isinstance(info["dtype"], str) or info["dtype"] not in BY_SAFETENSORS:
+        return f"has dtype {info['dtype']!r}, which ltx-trt does not read"
+    if not _naturals(shape) or not _naturals(offsets) or len(offsets) != 2 or offsets[1] < offsets[0]:
+        return f"has a malformed shape {shape} or data_offsets {offsets}"
+    needed = nbytes(BY_SAFETENSORS[info["dtype"]].name, tuple(shape))
+    if offsets[1] - offsets[0] != needed:
+        return f"holds {offsets[1] - offsets[0]} bytes; {info['dtype']} {shape} needs {needed}"
+    return None
+
+
+def _naturals(values) -> bool:
+    return isinstance(values, list) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values)
 
 
 def describe(header: Header) -> str:

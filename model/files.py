@@ -39,6 +39,17 @@ class ModelFiles:
 
         return open_shards(self.source.gemma)
 
+    def check_chained(self) -> None:
+        """Refuse, before any weight is read, files that do not hold exactly what the chained transformer and
+        text encoder bind, whatever the executor (their weights reach the graphs through readers, not through a
+        loaded module): the checkpoint's transformer tensors and the Gemma folder's config, tokenizer and
+        tensors, with export's strict key maps (names, shapes, dtypes)."""
+        from ltx_trt.model.gemma import check_folder
+        from ltx_trt.model.transformer_parts import check_checkpoint
+
+        check_checkpoint(self.checkpoint.header, self.config, self.stored_quantization)
+        check_folder(self.source.gemma, self.gemma_shards)
+
     def origin_of(self, tensor) -> Origin | None:
         """Where a zero-copy weight's bytes lie in one of the files opened so far (None: not a view of one)."""
         opened = [self.checkpoint, self.__dict__.get("upsampler"), *self.__dict__.get("gemma_shards", [])]

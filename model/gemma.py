@@ -1,8 +1,9 @@
 """The Gemma-3 text encoder: ltx-core's GemmaTextEncoder built from a Hugging Face Gemma-3 folder (its own
 config, strictly mapped shards, weights memory-mapped), or as a skeleton whose parameters stay on meta.
 
-Synthetic folders in the same layout are written by model/gemma_synthetic.py.
-Imports torch, transformers, ltx-core and ltx_trt.core; of ltx_trt, imports core only.
+The folder (config, tokenizer, shards and their headers, every tensor's name, shape and dtype) is checked
+before any weight is read. Synthetic folders in the same layout are written by model/gemma_synthetic.py.
+Imports torch, transformers and ltx-core; of ltx_trt, imports core, model.loading and model.weights.
 """
 
 import json
@@ -12,6 +13,7 @@ import torch
 
 from ltx_trt.core.compat import install_torchaudio_placeholder
 from ltx_trt.core.errors import UserError
+from ltx_trt.model.loading import PLAIN_FLOATS, check_tensors
 from ltx_trt.model.weights import MappedFile
 
 install_torchaudio_placeholder()
@@ -51,9 +53,31 @@ def text_encoder_skeleton(folder: Path | dict, dtype: torch.dtype) -> GemmaTextE
     return GEMMA_MODEL_OPS.mutator(_on_meta(folder, dtype)).eval()
 
 
+# The files of a Gemma-3 folder besides its weights, and what reads each: checked before anything is loaded.
+FOLDER_FILES = {
+    "config.json": "the architecture",
+    "tokenizer_config.json": "the tokenizer (transformers' AutoTokenizer)",
+    "tokenizer.json": "the tokenizer's vocabulary and merges",
+    "tokenizer.model": "ltx-core finds the tokenizer's folder by it (export)",
+    "preprocessor_config.json": "ltx-core finds the image processor's folder by it (export)",
+}
+
+
 def open_shards(folder: Path) -> list[MappedFile]:
-    """The folder's weight shards, memory-mapped (refused when the index names a missing shard)."""
-    return [MappedFile(p) for p in _weight_files(Path(folder))]
+    """The folder's weight shards, memory-mapped, after checking that the folder has its config and tokenizer
+    files and every shard its index names (each header read and checked against its file's size)."""
+    folder = Path(folder)
+    absent = [name for name in FOLDER_FILES if not (folder / name).is_file()]
+    if absent:
+        raise UserError(f"{folder} is not a complete Gemma-3 folder: no {', '.join(absent)} "
+                        f"({FOLDER_FILES[absent[0]]})", "pass the complete google/gemma-3-12b-it folder as --gemma")
+    return [MappedFile(p) for p in _weight_files(folder)]
+
+
+def check_folder(folder: Path, shards: list[MappedFile]) -> None:
+    """Refuse, from the headers alone, shards (open_shards) that do not hold exactly the tensors the folder's
+    config describes (names, shapes, dtypes), before any weight is read."""
+    _sources(_on_meta(Path(folder), torch.bfloat16), shards)
 
 
 def gemma_state(shards: list[MappedFile], folder: Path, dtype: torch.dtype,
@@ -85,7 +109,7 @@ def _read_config(folder: Path) -> Gemma3Config:
 def _weight_files(folder: Path) -> list[Path]:
     index = folder / "model.safetensors.index.json"
     if index.is_file():
-        names = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        names = _indexed_shards(index)
     elif (folder / "model.safetensors").is_file():
         names = ["model.safetensors"]
     else:
@@ -98,8 +122,23 @@ def _weight_files(folder: Path) -> list[Path]:
     return [folder / name for name in names]
 
 
-def _state_from_files(encoder: torch.nn.Module, shards: list[MappedFile], dtype: torch.dtype) -> dict:
-    """module key -> tensor, mapped by ltx-core's GEMMA_LLM_KEY_OPS; refuses missing/unexpected/misshapen."""
+def _indexed_shards(index: Path) -> list[str]:
+    """The shard file names an index's weight_map names (plain names of files beside it)."""
+    try:
+        names = set(json.loads(index.read_text())["weight_map"].values())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
+        raise UserError(f"cannot read the weight_map of {index} ({type(err).__name__}: {err})",
+                        "download the Gemma-3 folder again") from err
+    odd = [name for name in names if not isinstance(name, str) or Path(name).name != name or name in ("", ".", "..")]
+    if odd:
+        raise UserError(f"{index} names shards that are not files beside it: {', '.join(map(str, odd[:4]))}",
+                        "download the Gemma-3 folder again")
+    return sorted(names)
+
+
+def _sources(encoder: torch.nn.Module, shards: list[MappedFile]) -> dict[str, tuple[MappedFile, str]]:
+    """module key -> (shard, file key), mapped by ltx-core's GEMMA_LLM_KEY_OPS; strict (loading.check_tensors):
+    refuses missing, unexpected, misshapen and wrongly typed tensors."""
     expected = encoder.state_dict()
     sources, unexpected = {}, []
     for mapped in shards:
@@ -111,18 +150,17 @@ def _state_from_files(encoder: torch.nn.Module, shards: list[MappedFile], dtype:
             # The key ops' value operation only forwards its value: pass where the tensor is, not the tensor.
             for key, source in GEMMA_LLM_KEY_OPS.apply_to_key_value(module_key, (mapped, file_key)):
                 sources[key] = source
-    unexpected += [sources[k][1] for k in sources if k not in expected]
-    missing = [k for k in expected if k not in sources]
-    misshapen = [f"{fk} {m.header.tensors[fk]['shape']} vs {list(expected[k].shape)}"
-                 for k, (m, fk) in sources.items()
-                 if k in expected and m.header.tensors[fk]["shape"] != list(expected[k].shape)]
-    for problem, keys in (("missing", missing), ("unexpected", unexpected), ("wrongly shaped", misshapen)):
-        if keys:
-            shown = ", ".join(keys[:4]) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
-            raise UserError(f"{shards[0].header.path.parent}: {len(keys)} {problem} tensor(s) for Gemma-3: {shown}",
-                            "the folder does not match its config.json; re-download google/gemma-3-12b-it")
+    hint = "the folder does not match its config.json; re-download google/gemma-3-12b-it"
+    check_tensors(expected, {k: (m.header, fk) for k, (m, fk) in sources.items()}, str(shards[0].header.path.parent),
+                  "Gemma-3", hint, unexpected=tuple(unexpected))
+    return sources
+
+
+def _state_from_files(encoder: torch.nn.Module, shards: list[MappedFile], dtype: torch.dtype) -> dict:
+    """module key -> tensor, mapped and checked by _sources; floating tensors in `dtype`."""
+    expected, sources = encoder.state_dict(), _sources(encoder, shards)
     loaded = {}
     for mapped, file_key in set(sources.values()):
-        floating = mapped.header.tensors[file_key]["dtype"] in ("F32", "BF16", "F16")
+        floating = mapped.header.tensors[file_key]["dtype"] in PLAIN_FLOATS
         loaded[mapped, file_key] = mapped.tensor(file_key, dtype if floating else None)
     return {k: loaded[source] for k, source in sources.items() if k in expected}

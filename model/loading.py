@@ -1,8 +1,9 @@
 """Build ltx-core modules from a checkpoint config and load their weights strictly.
 
 Each component is one torch module built on the meta device by ltx-core's own configurators, plus
-a key map from the official single-file layout to the module's state_dict. Loading is strict: a
-missing or unexpected key, or a shape mismatch, is an error naming the first few offenders.
+a key map from the official single-file layout to the module's state_dict. Loading is strict, checked
+from the headers before any tensor is read: a missing or unexpected key, a shape mismatch (no
+broadcasting) or a dtype the loader does not take is an error naming the first few offenders.
 Imports torch and ltx-core; of ltx_trt, imports core only.
 """
 
@@ -12,6 +13,7 @@ import torch
 
 from ltx_trt.core.checkpoint import Header
 from ltx_trt.core.compat import install_torchaudio_placeholder
+from ltx_trt.core.dtypes import DTYPES, storage_shape
 from ltx_trt.core.errors import UserError
 from ltx_trt.core.precision import QUANTIZED_TENSORS, Quantization
 
@@ -61,27 +63,64 @@ KEY_MAPS = {
 
 def key_mapping(module: torch.nn.Module, header: Header, keymap: KeyMap,
                 quantized: Quantization | None = None) -> dict[str, str]:
-    """module key -> file key for every persistent tensor; strict: refuses missing/unexpected/misshapen.
+    """module key -> file key for every persistent tensor; strict (check_tensors): refuses missing, unexpected,
+    misshapen and wrongly typed tensors, from the header alone.
 
     `quantized`: the file's quantized block Linears (core.checkpoint.stored_quantization); their scales are
-    expected beside them, and their weights have the format's shape (the caller dequantizes them)."""
-    expected = module.state_dict()
+    expected beside them, and their weights in the format's dtype and shape (the caller dequantizes them)."""
     found, companions = {}, quantized_keys(quantized)
     for file_key in header.tensors:
         module_key = keymap.module_key(file_key)
         if module_key is not None and module_key not in companions:
             found[module_key] = file_key
-    missing = [k for k in expected if k not in found]
-    unexpected = [found[k] for k in found if k not in expected]
-    misshapen = [f"{found[k]} {header.tensors[found[k]]['shape']} vs {list(v.shape)}" for k, v in expected.items()
-                 if k in found and k not in companions.values() and list(v.shape) != header.tensors[found[k]]["shape"]]
-    for problem, keys in (("missing", missing), ("unexpected", unexpected), ("wrongly shaped", misshapen)):
-        if keys:
-            shown = ", ".join(keys[:4]) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
-            raise UserError(f"{header.path}: {len(keys)} {problem} tensor(s) for {type(module).__name__}: {shown}",
-                            "the file does not match the LTX-2.3 layout its config describes; re-download it")
+    formats = {weight: quantized.format for weight in companions.values()}
+    hint = "the file does not match the LTX-2.3 layout its config describes; re-download it"
+    check_tensors(module.state_dict(), {k: (header, v) for k, v in found.items()}, str(header.path),
+                  type(module).__name__, hint, formats, keymap.file_key)
     return found
 
+
+PLAIN_FLOATS = ("F32", "BF16", "F16")  # a floating tensor may be stored in any of these: converted on load
+
+
+def stored_as(tensor: torch.Tensor, format: str | None = None) -> tuple[list[int], tuple[str, ...]]:
+    """The shape and the safetensors dtypes a file may hold a module tensor in: a floating one in any plain float
+    dtype, others in their own; a Linear weight quantized in `format` as that format stores it (packed 4-bit:
+    uint8 with half the columns)."""
+    if format is not None:
+        _, name, shape = QUANTIZED_TENSORS[format](*tensor.shape)[0]
+        return list(storage_shape(name, shape)), (DTYPES[DTYPES[name].storage or name].safetensors,)
+    if tensor.dtype.is_floating_point:
+        return list(tensor.shape), PLAIN_FLOATS
+    return list(tensor.shape), (DTYPES[str(tensor.dtype).removeprefix("torch.")].safetensors,)
+
+
+def check_tensors(expected: dict[str, torch.Tensor], found: dict[str, tuple[Header, str]], where: str, owner: str,
+                  hint: str, formats: dict[str, str] | None = None, file_key=lambda key: key,
+                  unexpected: tuple[str, ...] = ()) -> None:
+    """Strict loading, from headers alone: every `expected` module tensor `found` (module key -> the header
+    holding it and its key there) with its shape and a dtype the loader accepts (stored_as; `formats`: module
+    key -> quantized format), and nothing else. Refuses the first kind of problem, naming the first four keys
+    (file keys: `file_key` maps a module key to its name in the file)."""
+    formats = formats or {}
+    misshapen, mistyped = [], []
+    for key, tensor in expected.items():
+        if key not in found:
+            continue
+        header, name = found[key]
+        info = header.tensors[name]
+        shape, dtypes = stored_as(tensor, formats.get(key))
+        if info["shape"] != shape:
+            misshapen.append(f"{name} {info['shape']} vs {shape}")
+        elif info["dtype"] not in dtypes:
+            mistyped.append(f"{name} {info['dtype']} (not {' or '.join(dtypes)})")
+    problems = (("missing", [file_key(k) for k in expected if k not in found]),
+                ("unexpected", [*unexpected, *(found[k][1] for k in found if k not in expected)]),
+                ("wrongly shaped", misshapen), ("wrongly typed", mistyped))
+    for problem, keys in problems:
+        if keys:
+            shown = ", ".join(keys[:4]) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
+            raise UserError(f"{where}: {len(keys)} {problem} tensor(s) for {owner}: {shown}", hint)
 
 
 def quantized_keys(quantized: Quantization | None) -> dict[str, str]:

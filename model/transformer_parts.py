@@ -18,12 +18,14 @@ from ltx_core.model.transformer.attention import AttentionFunction, PytorchAtten
 from ltx_core.model.transformer.modality import Modality
 from ltx_core.model.transformer.transformer_args import TransformerArgs
 
+from ltx_trt.core.checkpoint import Header
 from ltx_trt.core.components import MODALITIES
 from ltx_trt.core.plan import Graph
+from ltx_trt.core.precision import Quantization
 from ltx_trt.core.shapes import WEIGHT_PREFIX, ChainWeights
 from ltx_trt.model import components
 from ltx_trt.model.graph_modules import PartGraph
-from ltx_trt.model.loading import KEY_MAPS
+from ltx_trt.model.loading import KEY_MAPS, key_mapping
 from ltx_trt.model.quant_linear import quantized_block
 from ltx_trt.model.weights import parameters_on_meta
 
@@ -159,6 +161,14 @@ def meta_transformer(config: dict) -> torch.nn.Module:
         if getattr(module, "attention_function", None) is AttentionFunction.PYTORCH:  # cannot trace (a graph
             module.attention_function = PytorchAttention()  # break per attention): the member's own delegate
     return model
+
+
+def check_checkpoint(header: Header, config: dict, stored: Quantization | None) -> None:
+    """Refuse, from the header alone, a checkpoint whose transformer tensors are not exactly those the chained
+    parts bind (names, shapes, dtypes): export's strict key map (loading.key_mapping), on a model on meta."""
+    with parameters_on_meta():
+        model = components.transformer(config)
+    key_mapping(model, header, KEY_MAPS["transformer"], stored)
 
 
 def checkpoint_reader(checkpoint) -> Callable[[str, int, str], torch.Tensor]:
