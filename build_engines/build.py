@@ -6,18 +6,19 @@ Never imports export, model or torch; TensorRT comes in through build_engines.ba
 """
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from ltx_trt.build_engines.backend import Backend, check_targets, load_backend
 from ltx_trt.build_engines.engine_build import BuildSettings, build_engine, remove_leftovers
 from ltx_trt.build_engines.onnx_source import OnnxExport, OnnxGraph, read_export, verify_files
 from ltx_trt.build_engines.records import (build_inputs, engine_file, read_all_records, read_record, rebuild_reasons,
-                                           refresh_verified, remove_stale, settings_changes, write_manifest,
-                                           write_record)
+                                           remove_stale, settings_changes, write_manifest, write_record)
 from ltx_trt.core.checkpoint import read_header
 from ltx_trt.core.errors import UserError
 from ltx_trt.core.profiles import Profile, profile_sha256
 from ltx_trt.core.source import engines_dir, export_command, onnx_dir
+from ltx_trt.core.trust import Verifier, load_onnx
 
 def build_all(model_id: str, profile: Profile, artifacts: Path, force: bool = False,
               checkpoint: Path | None = None) -> Path:
@@ -40,10 +41,12 @@ def build_all(model_id: str, profile: Profile, artifacts: Path, force: bool = Fa
     print(f"build-engines {model_id}/{profile.name}: {backend.name} {backend.version}, compute capability "
           f"{', '.join(settings.targets)}, {len(export.graphs)} engine(s) -> {folder}", flush=True)
     records, rebuilt = {}, 0
+    checks = Verifiers(Verifier(export.folder), Verifier(folder))
     for index, graph in enumerate(export.graphs, 1):
         tag = f"[{index}/{len(export.graphs)}] {graph.key}:"
-        records[graph.key], did_build = _build_one(backend, settings, export, graph, folder, force, fix, tag)
+        records[graph.key], did_build = _build_one(backend, settings, export, graph, checks, force, fix, tag)
         rebuilt += did_build
+        checks.save()
     if export.partial:
         records |= _kept_engines(backend, settings, profile, folder, records, fix)
     for key in remove_stale(folder, set(records)):
@@ -58,24 +61,37 @@ def build_all(model_id: str, profile: Profile, artifacts: Path, force: bool = Fa
     return path
 
 
-def _build_one(backend: Backend, settings: BuildSettings, export: OnnxExport, graph: OnnxGraph, folder: Path,
+@dataclass(frozen=True)
+class Verifiers:
+    """Content checks of the two folders a build reads: the export's files and the engines already built."""
+
+    onnx: Verifier
+    engines: Verifier
+
+    def save(self) -> None:
+        self.onnx.save()
+        self.engines.save()
+
+
+def _build_one(backend: Backend, settings: BuildSettings, export: OnnxExport, graph: OnnxGraph, checks: Verifiers,
                force: bool, fix: str, tag: str) -> tuple[dict, bool]:
     inputs = build_inputs(backend, settings, graph)
+    folder = checks.engines.folder
     record = read_record(folder, graph.key)
-    known = record.get("verified_onnx", {}) if isinstance(record, dict) else {}
-    verified = verify_files(export, graph, known, fix)
-    reasons = rebuild_reasons(record, inputs, folder, graph.key) or (["--force"] if force else [])
+    verify_files(export, graph, checks.onnx, fix)
+    reasons = rebuild_reasons(record, inputs, checks.engines, graph.key) or (["--force"] if force else [])
     if not reasons:
         print(f"{tag} up to date", flush=True)
-        return refresh_verified(folder, graph.key, record, verified), False
+        return record, False
     print(f"{tag} building ({'; '.join(reasons)})", flush=True)
+    load_onnx(export.folder / graph.onnx.name, "the ONNX manifest", fix, {f.name for f in graph.data_files})
     built = build_engine(backend, export.folder / graph.onnx.name, settings, folder / engine_file(graph.key))
     memory = built.memory
     products = ", ".join(f"{n} x{c}" for n, c in memory.get("matrix_products", {}).items())
     print(f"{tag} built in {built.build_seconds:.1f} s (engine {_size(built.size_bytes)}, weights "
           f"{_size(memory['weights_bytes'])}, activations {_size(memory['activation_bytes'])}"
           f"{'; ' + products if products else ''})", flush=True)
-    return write_record(folder, graph, inputs, built, export, verified), True
+    return write_record(folder, graph, inputs, built, export), True
 
 
 def _kept_engines(backend: Backend, settings: BuildSettings, profile: Profile, folder: Path, built: dict,

@@ -9,14 +9,13 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ltx_trt.core.checkpoint import read_header
 from ltx_trt.core.components import COMPONENTS
 from ltx_trt.core.errors import UserError
-from ltx_trt.core.manifest import MANIFEST_NAME, check_origin, read_manifest, sha256_file
+from ltx_trt.core.manifest import MANIFEST_NAME, check_origin, read_manifest
 from ltx_trt.core.profiles import Profile
+from ltx_trt.core.trust import Verifier, check_key
 
 FORMAT = 1
-FINGERPRINT = "fingerprint:"
 
 
 @dataclass(frozen=True)
@@ -73,35 +72,15 @@ def read_export(folder: Path, model_id: str, profile: Profile, profile_hash: str
                       parsed, data.get("partial") is True)
 
 
-def verify_files(export: OnnxExport, graph: OnnxGraph, known: dict, fix: str) -> dict:
-    """Check each file of `graph` against its manifest hash; return {name: [size, mtime_ns]} as verified.
-
-    `known` is what an earlier build verified: a file whose size and mtime are unchanged is not re-hashed
-    (the full model's weights are tens of GB).
-    """
-    verified = {}
+def verify_files(export: OnnxExport, graph: OnnxGraph, verifier: Verifier, fix: str) -> None:
+    """Check each file of `graph` (confined to the onnx folder) against its manifest hash; the verifier
+    re-hashes only files whose identity changed since they last matched (the weights are tens of GB)."""
     for item in graph.files:
-        path = export.folder / item.name
-        if not path.is_file():
-            raise UserError(f"{path} is listed in the ONNX manifest but missing", f"run: {fix}")
-        stat = path.stat()
-        signature = [stat.st_size, stat.st_mtime_ns]
-        if known.get(item.name) != [item.sha256, *signature] and _identity(path, item.sha256) != item.sha256:
-            raise UserError(f"{path} differs from the ONNX manifest (changed or truncated after export)",
-                            f"run: {fix}")
-        verified[item.name] = [item.sha256, *signature]
-    return verified
-
-
-def _identity(path: Path, recorded: str) -> str:
-    """A file's identity in the form the manifest records it: sha256, or for a weights file hard-linked
-    to the checkpoint (tens of GB), `fingerprint:` + its safetensors header fingerprint."""
-    if recorded.startswith(FINGERPRINT):
-        return FINGERPRINT + read_header(path).fingerprint
-    return sha256_file(path)
+        verifier.verify(item.name, item.sha256, f"the ONNX manifest of {export.folder}", fix)
 
 
 def _graph(key: str, entry, where: str, fix: str) -> OnnxGraph:
+    check_key(key, where, fix)
     _require(isinstance(entry, dict), f"{where} is not a table", fix)
     try:
         component, variant = entry["component"], entry["variant"]

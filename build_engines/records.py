@@ -14,11 +14,12 @@ from ltx_trt.build_engines.engine_build import LOG_SUFFIX, BuildSettings, BuiltE
 from ltx_trt.build_engines.onnx_source import OnnxExport, OnnxGraph
 from ltx_trt.core.manifest import MANIFEST_NAME, write_atomic
 from ltx_trt.core.profiles import Profile
+from ltx_trt.core.trust import Verifier
 
 FORMAT = 1
 RECORD_SUFFIX = ".build.json"
 UNREADABLE = "unreadable"
-REQUIRED = {"component", "size_bytes", "build_inputs"}
+REQUIRED = {"component", "sha256", "size_bytes", "build_inputs"}
 
 
 def engine_file(key: str) -> str:
@@ -79,23 +80,21 @@ def read_all_records(engines_dir: Path) -> dict:
     return records
 
 
-def rebuild_reasons(record: dict | str | None, inputs: dict, engines_dir: Path, key: str) -> list[str]:
-    """Why `key` must be rebuilt (empty: up to date)."""
+def rebuild_reasons(record: dict | str | None, inputs: dict, engines: Verifier, key: str) -> list[str]:
+    """Why `key` must be rebuilt (empty: up to date); `engines` checks the engine file by content."""
     if record is None:
         return ["not built yet"]
     if record == UNREADABLE:
         return ["its build record is unreadable"]
-    engine = engines_dir / engine_file(key)
-    if not engine.is_file():
+    if not (engines.folder / engine_file(key)).is_file():
         return ["engine file missing"]
-    if engine.stat().st_size != record.get("size_bytes"):
+    if not isinstance(record.get("sha256"), str) or not engines.matches(engine_file(key), record["sha256"]):
         return ["engine file changed since it was built"]
     old = record.get("build_inputs", {})
     return [_describe(name, old.get(name), inputs[name]) for name in inputs if old.get(name) != inputs[name]]
 
 
-def write_record(engines_dir: Path, graph: OnnxGraph, inputs: dict, built: BuiltEngine, export: OnnxExport,
-                 verified: dict) -> dict:
+def write_record(engines_dir: Path, graph: OnnxGraph, inputs: dict, built: BuiltEngine, export: OnnxExport) -> dict:
     record = {
         "format": FORMAT,
         "component": graph.component,
@@ -110,18 +109,8 @@ def write_record(engines_dir: Path, graph: OnnxGraph, inputs: dict, built: Built
         "memory": built.memory,
         "build_inputs": inputs,
         "onnx_manifest_sha256": export.manifest_sha256,
-        "verified_onnx": verified,  # {file: [sha256, size, mtime_ns]}: unchanged files are not re-hashed
     }
     write_atomic(engines_dir / f"{graph.key}{RECORD_SUFFIX}", record)
-    return record
-
-
-def refresh_verified(engines_dir: Path, key: str, record: dict, verified: dict) -> dict:
-    """Note files re-verified by hash (touched, same content) so that the next run only stats them."""
-    if record.get("verified_onnx") == verified:
-        return record
-    record = {**record, "verified_onnx": verified}
-    write_atomic(engines_dir / f"{key}{RECORD_SUFFIX}", record)
     return record
 
 
@@ -154,7 +143,7 @@ def write_manifest(engines_dir: Path, model_id: str, profile: Profile, profile_h
         "timing_cache": backend.traits.timing_cache,
         # TensorRT-RTX compiles kernels at first run; the runtime keeps them here (relative to this folder).
         "runtime_cache": backend.traits.runtime_cache,
-        "engines": {key: {k: v for k, v in record.items() if k not in ("format", "verified_onnx")}
+        "engines": {key: {k: v for k, v in record.items() if k != "format"}
                     for key, record in records.items()},
     }
     path = engines_dir / MANIFEST_NAME

@@ -2,7 +2,9 @@
 
 Each check refuses missing or stale artifacts (another model, checkpoint, profile version, shapes, or
 ONNX re-exported after the engines were built) with the command that makes them; run never exports or
-builds. Large files are not re-hashed here (build-engines does that). Pure Python.
+builds. Every file it will open is confined to its folder and checked by content against the manifest
+(core.trust: hashed once per change of the file, the weights file linked to the checkpoint by its
+header fingerprint). Pure Python.
 """
 
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ from ltx_trt.core.manifest import MANIFEST_NAME, check_origin, read_manifest
 from ltx_trt.core.plan import Graph
 from ltx_trt.core.profiles import Profile, profile_sha256
 from ltx_trt.core.source import ModelSource, engines_dir, onnx_dir
+from ltx_trt.core.trust import Verifier
 
 @dataclass(frozen=True)
 class Artifacts:
@@ -41,13 +44,17 @@ def check_onnx(artifacts: Path, source: ModelSource, profile: Profile, fingerpri
     _check_origin(manifest, folder, source, profile, fix)
     _require(manifest.get("checkpoint", {}).get("fingerprint") == fingerprint,
              f"the ONNX in {folder} was exported from another checkpoint than {source.checkpoint}", fix)
+    verifier, where = Verifier(folder), f"the ONNX manifest of {folder}"
     for graph in graphs:
         entry = manifest.get("graphs", {}).get(graph.key)
-        _require(entry is not None, f"the ONNX export in {folder} has no graph {graph.key}", fix)
+        _require(isinstance(entry, dict), f"the ONNX export in {folder} has no graph {graph.key}", fix)
         _require(entry.get("inputs") == [s.as_dict() for s in graph.inputs]
                  and entry.get("outputs") == [s.as_dict() for s in graph.outputs],
                  f"{graph.key} in {folder} has other tensor shapes than this model and profile need", fix)
-        _require((folder / entry["file"]).is_file(), f"ONNX file missing: {folder / entry['file']}", fix)
+        for item in [entry, *entry.get("data_files", [])]:
+            _require(isinstance(item, dict), f"{where}: {graph.key} lists a file without its hash", fix)
+            verifier.verify(item.get("file"), item.get("sha256"), where, fix)
+    verifier.save()
     return Artifacts(folder, manifest, fix)
 
 
@@ -62,15 +69,15 @@ def check_engines(artifacts: Path, source: ModelSource, profile: Profile, finger
              f"the engines in {folder} were built from another checkpoint than {source.checkpoint}",
              f"run: {export_command(profile.flags, source, artifacts)}, then {fix}")
     exported = _exported_hashes(onnx_dir(artifacts, source.model_id, profile.folder))
+    verifier = Verifier(folder)
     for graph in graphs:
         entry = manifest.get("engines", {}).get(graph.key)
-        _require(entry is not None, f"the engines in {folder} lack {graph.key}", fix)
-        path = folder / entry["file"]
-        _require(path.is_file() and path.stat().st_size == entry.get("size_bytes"),
-                 f"engine {path.name} is missing or changed since it was built", fix)
+        _require(isinstance(entry, dict), f"the engines in {folder} lack {graph.key}", fix)
+        verifier.verify(entry.get("file"), entry.get("sha256"), f"the engine manifest of {folder}", fix)
         built_from = entry.get("build_inputs", {}).get("onnx", {}).get("sha256")
         _require(graph.key not in exported or exported[graph.key] == built_from,
                  f"engine {graph.key} is stale: its ONNX was re-exported after the engine was built", fix)
+    verifier.save()
     return Artifacts(folder, manifest, fix)
 
 

@@ -2,9 +2,10 @@
 
 Every BFLOAT16 becomes FLOAT: graph inputs, outputs and value infos, initializers, tensor-valued
 node attributes (Constant, ConstantOfShape, ...), Cast/`dtype` targets, in subgraphs and local
-functions too. External data is read into the model (the result is serialised whole; onnx.load
-itself refuses data files with several hard links, which is how export shares the checkpoint's
-bytes). The caller casts at the boundary. Imports onnx and numpy only.
+functions too. External data is read into the model first (`inline_external`, from the entries
+core.trust.load_onnx checked: onnx.load itself refuses data files with several hard links, which is how
+export shares the checkpoint's bytes); the result is serialised whole. The caller casts at the boundary.
+Imports onnx and numpy only.
 """
 
 from pathlib import Path
@@ -16,12 +17,19 @@ from onnx import AttributeProto, TensorProto, numpy_helper
 BF16, FP32 = TensorProto.BFLOAT16, TensorProto.FLOAT
 
 
-def bf16_to_fp32(model: onnx.ModelProto, base_dir: Path | None = None) -> onnx.ModelProto:
-    """A converted copy of `model` (loaded without its external data, which is read from base_dir)."""
+def inline_external(entries) -> None:
+    """Read each (tensor, path, offset, length) of core.trust.load_onnx into its tensor, in place."""
+    for tensor, path, offset, length in entries:
+        with Path(path).open("rb") as f:
+            f.seek(offset)
+            tensor.raw_data = f.read(length)
+        del tensor.external_data[:]
+        tensor.data_location = TensorProto.DEFAULT
+
+
+def bf16_to_fp32(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A converted copy of `model` (its external data inlined first)."""
     model = onnx.ModelProto.FromString(model.SerializeToString())
-    for tensor in model.graph.initializer:
-        if tensor.data_location == TensorProto.EXTERNAL:
-            _read_external(tensor, Path(base_dir))
     _graph(model.graph)
     for function in model.functions:
         _nodes(function.node)
@@ -60,15 +68,6 @@ def _nodes(nodes) -> None:
 def _value_info(info: onnx.ValueInfoProto) -> None:
     if info.type.HasField("tensor_type") and info.type.tensor_type.elem_type == BF16:
         info.type.tensor_type.elem_type = FP32
-
-
-def _read_external(tensor: onnx.TensorProto, base_dir: Path) -> None:
-    info = {entry.key: entry.value for entry in tensor.external_data}
-    with (base_dir / info["location"]).open("rb") as f:
-        f.seek(int(info.get("offset", 0)))
-        tensor.raw_data = f.read(int(info["length"]) if "length" in info else -1)
-    del tensor.external_data[:]
-    tensor.data_location = TensorProto.DEFAULT
 
 
 def _tensor(tensor: onnx.TensorProto) -> None:

@@ -14,6 +14,7 @@ import torch
 from ltx_trt.core.dtypes import DTYPES
 from ltx_trt.core.plan import ACTIVATIONS
 from ltx_trt.core.errors import UserError
+from ltx_trt.core.trust import confined, load_onnx
 
 CPU = "CPUExecutionProvider"
 PACKED = {"tensor(int4)": "int4", "tensor(float4e2m1)": "float4_e2m1"}  # ORT's type names of 4-bit inputs
@@ -41,24 +42,26 @@ class OnnxRuntimeExecutor:
 
     def _load(self, graph_key: str) -> "_Session":
         entry = self.entries.get(graph_key)
-        if entry is None:
+        if not isinstance(entry, dict):
             raise UserError(f"the ONNX export in {self.onnx_dir} has no graph {graph_key!r}", f"run: {self.fix}")
-        path = self.onnx_dir / entry["file"]
+        where = f"the ONNX manifest of {self.onnx_dir}"
+        path = confined(self.onnx_dir, entry.get("file"), where, self.fix)
         if not path.is_file():
             raise UserError(f"ONNX file missing: {path}", f"run: {self.fix}")
+        listed = {item.get("file") for item in entry.get("data_files", []) if isinstance(item, dict)}
+        model, external = load_onnx(path, where, self.fix, listed)  # every data file confined and listed
         as_fp32 = ACTIVATIONS.get(entry.get("precision")) == "bfloat16" and self.providers[0] == CPU
-        return _Session(path, self.providers, as_fp32)
+        return _Session(_fp32_model_bytes(path, model, external) if as_fp32 else str(path), self.providers, as_fp32)
 
 
 class _Session:
     """One InferenceSession, its IOBinding and (for bf16 graphs run as fp32) its staging buffers."""
 
-    def __init__(self, path: Path, providers: tuple[str, ...], as_fp32: bool) -> None:
+    def __init__(self, model: str | bytes, providers: tuple[str, ...], as_fp32: bool) -> None:
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # warnings about unused initializers etc. are not the user's
-        model = _fp32_model_bytes(path) if as_fp32 else str(path)
         self.session = onnxruntime.InferenceSession(model, options, providers=list(providers))
         self.as_fp32 = as_fp32
         self.staging: dict[str, torch.Tensor] = {}
@@ -120,13 +123,12 @@ def _placement(name: str, tensor: torch.Tensor, packed: str | None = None) -> tu
     return device_type, device_id, dtype.onnx, shape, tensor.data_ptr()
 
 
-def _fp32_model_bytes(path: Path) -> bytes:
-    """The bf16 graph at `path` with its external data, converted to fp32 and serialised (< 2 GB)."""
-    import onnx
+def _fp32_model_bytes(path: Path, model, external: list) -> bytes:
+    """The bf16 graph at `path` with its (checked) external data, converted to fp32 and serialised (< 2 GB)."""
+    from ltx_trt.runtime.executors.fp32_onnx import bf16_to_fp32, inline_external
 
-    from ltx_trt.runtime.executors.fp32_onnx import bf16_to_fp32
-
-    model = bf16_to_fp32(onnx.load(str(path), load_external_data=False), base_dir=path.parent)
+    inline_external(external)
+    model = bf16_to_fp32(model)
     if model.ByteSize() >= 2**31:
         raise UserError(f"{path.name} is over 2 GB in fp32; ONNX Runtime on CPU cannot run it in memory",
                         "use the tensorrt executor on a GPU, or an fp32 profile for this component")

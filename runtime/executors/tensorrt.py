@@ -18,6 +18,7 @@ import torch
 from ltx_trt.core.backends import PIP_INSTALL
 from ltx_trt.core.dtypes import BY_TENSORRT, storage_shape, torch_dtype
 from ltx_trt.core.errors import UserError
+from ltx_trt.core.trust import confined
 
 
 
@@ -116,7 +117,8 @@ class TensorRTExecutor:
         self.trt = import_backend(manifest["backend"]["name"])
         cache = manifest.get("runtime_cache")  # e.g. "runtime-cache/sm{cc}.bin", one file per GPU kind
         major, minor = torch.cuda.get_device_capability() if cache else (0, 0)
-        self.cache_file = self.engines_dir / cache.format(cc=f"{major}{minor}") if cache else None
+        self.cache_file = confined(self.engines_dir, cache.replace("{cc}", f"{major}{minor}"), "the engine manifest",
+                                   fix) if isinstance(cache, str) and cache else None
         self.runtime_cache = None  # shared by every engine, created with the first
         self.engines: dict[str, Engine] = {}
         self.scratch: torch.Tensor | None = None  # shared activation memory, see reserve()
@@ -146,9 +148,11 @@ class TensorRTExecutor:
 
     def _load(self, graph_key: str) -> Engine:
         entry = self.entries.get(graph_key)
-        if entry is None or not (self.engines_dir / entry["file"]).is_file():
+        path = confined(self.engines_dir, entry.get("file"), "the engine manifest", self.fix) \
+            if isinstance(entry, dict) else None
+        if path is None or not path.is_file():
             raise UserError(f"no engine for {graph_key} in {self.engines_dir}", f"run: {self.fix}")
-        engine = Engine(self.engines_dir / entry["file"], self.trt, self.runtime_cache, self.cache_file, self.scratch)
+        engine = Engine(path, self.trt, self.runtime_cache, self.cache_file, self.scratch)
         self.engines[graph_key], self.runtime_cache = engine, engine.runtime_cache
         return engine
 

@@ -6,7 +6,11 @@ hint and exit status 1, raised before any model work. Engine folders for the ten
 written by `_engines` in the engine manifest's format (a real build takes a minute and a GPU to run).
 """
 
+import hashlib
 import json
+import os
+import shutil
+from pathlib import Path
 
 import av
 import pytest
@@ -148,7 +152,8 @@ def _engines(artifacts, **changes) -> dict:
     engines = {}
     for key, entry in onnx["graphs"].items():
         (folder / f"{key}.engine").write_bytes(b"engine")
-        engines[key] = {"file": f"{key}.engine", "size_bytes": 6, "component": entry["component"],
+        engines[key] = {"file": f"{key}.engine", "size_bytes": 6, "sha256": hashlib.sha256(b"engine").hexdigest(),
+                        "component": entry["component"],
                         "build_inputs": {"onnx": {"file": entry["file"], "sha256": entry["sha256"]}}}
     manifest = {"format": 1, "stage": "build-engines", "model_id": "tiny", "profile": PROFILE,
                 "profile_sha256": onnx["profile_sha256"], "backend": {"name": "tensorrt_rtx", "version": "1.7.1"},
@@ -235,3 +240,66 @@ def test_run_without_gpu_flag_on_a_machine_without_gpu_asks_for_one(tmp_path, mo
     monkeypatch.setattr(devices, "cuda_gpu", lambda: None)
     result = CliRunner().invoke(main, ["run", "--model", "tiny", "--artifacts", str(tmp_path), "--prompt", "x"])
     _refused(result, "no --gpu given and no profile fits this machine (no CUDA GPU)", "pass --gpu PROFILE")
+
+
+# Hostile or damaged artifacts (issue #14): every file run opens is confined to its folder and checked by content.
+
+def _own_onnx(linked) -> Path:
+    """Turn the linked onnx folder into a folder of our own: hard links to the export's files, the manifest
+    copied, so that a test may edit names and replace files without touching the session's export."""
+    folder = linked / "tiny" / PROFILE / "onnx"
+    source = folder.resolve()
+    folder.unlink()
+    folder.mkdir()
+    for path in source.iterdir():
+        if path.name == "manifest.json":
+            shutil.copy2(path, folder / path.name)
+        elif path.is_file() and not path.name.startswith(".") and not path.name.endswith(".npz"):
+            os.link(path, folder / path.name)
+    return folder
+
+
+def _edit(path: Path, change) -> None:
+    manifest = json.loads(path.read_text())
+    change(manifest)
+    path.write_text(json.dumps(manifest))
+
+
+def _same_size_change(path: Path) -> None:
+    """Give `path` its own inode, then flip one byte in place and put the modification time back."""
+    data = bytearray(path.read_bytes())
+    stat = path.stat()
+    path.unlink()
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+@pytest.mark.parametrize("field, name", [("file", "../../../../../../../../etc/hostname"), ("file", "/etc/hostname"),
+                                         ("data_files", "/etc/hostname")])
+def test_run_refuses_onnx_manifest_paths_out_of_its_folder(linked, field, name):
+    folder = _own_onnx(linked)
+    key = "text_encoder.pre"
+    value = name if field == "file" else [{"file": name, "sha256": "0" * 64}]
+    _edit(folder / "manifest.json", lambda manifest: manifest["graphs"][key].update({field: value}))
+    _refused(_run(linked, "--prompt", "x", "--executor", "onnxruntime"), f"names the file {name!r}",
+             "which is not a path inside", "hint: run: ltx-trt export")
+
+
+def test_run_refuses_an_onnx_file_changed_in_place_with_its_size_and_mtime(linked):
+    folder = _own_onnx(linked)
+    _same_size_change(folder / "text_encoder.pre.onnx")
+    _refused(_run(linked, "--prompt", "x", "--executor", "onnxruntime"), "text_encoder.pre.onnx differs from the "
+             "ONNX manifest", "hint: run: ltx-trt export")
+
+
+def test_run_refuses_a_same_size_corrupted_engine_and_engine_paths_out_of_its_folder(linked, monkeypatch):
+    _engines(linked)
+    folder = linked / "tiny" / PROFILE / "engines"
+    key = f"transformer.{BUCKET.name}.stage1.pre"
+    _same_size_change(folder / f"{key}.engine")
+    _refused(_run(linked, "--prompt", "x", "--executor", "tensorrt", gpu=RTX4090, monkeypatch=monkeypatch),
+             f"{key}.engine differs from the engine manifest", "hint: run: ltx-trt build-engines")
+    _edit(folder / "manifest.json", lambda manifest: manifest["engines"][key].update(file="../onnx/manifest.json"))
+    _refused(_run(linked, "--prompt", "x", "--executor", "tensorrt", gpu=RTX4090, monkeypatch=monkeypatch),
+             "'../onnx/manifest.json', which is not a path inside", "hint: run: ltx-trt build-engines")

@@ -131,7 +131,8 @@ def test_bf16_graph_with_hard_linked_external_data_runs(tmp_path):
     onnx.save(_bf16_model(), tmp_path / "probe.onnx", save_as_external_data=True, location="weights.data",
               size_threshold=0)
     os.link(tmp_path / "weights.data", tmp_path / "checkpoint.safetensors")
-    executor = OnnxRuntimeExecutor(tmp_path, {"graphs": {"probe": {"file": "probe.onnx", "precision": "bf16"}}})
+    entry = {"file": "probe.onnx", "precision": "bf16", "data_files": [{"file": "weights.data"}]}
+    executor = OnnxRuntimeExecutor(tmp_path, {"graphs": {"probe": entry}})
     outputs = {"y": torch.zeros(2, 4, dtype=torch.bfloat16), "z": torch.zeros(2, 4)}
     executor.run("probe", {"x": X}, outputs)
     assert torch.allclose(outputs["z"], _expected()[1], rtol=1e-6, atol=1e-6)
