@@ -21,7 +21,7 @@ from safetensors.torch import save_file
 from ltx_trt.commands.opening import Opened, chained, open_executor
 from ltx_trt.commands.request import RunRequest
 from ltx_trt.core.calibration import FILE, METHOD, amax_key, calibration_dir
-from ltx_trt.core.manifest import MANIFEST_NAME, write_atomic
+from ltx_trt.core.manifest import MANIFEST_NAME, sha256_file, write_atomic
 from ltx_trt.core.plan import physical, profile_graphs
 from ltx_trt.core.profiles import Profile
 from ltx_trt.core.source import ModelSource
@@ -110,6 +110,7 @@ def _write(amax: dict, artifacts: Path, source: ModelSource, files: ModelFiles, 
               str(staging / FILE))
     write_atomic(staging / MANIFEST_NAME, {
         "format": 1, "stage": "calibrate", "model_id": source.model_id, "file": FILE, "method": METHOD,
+        "sha256": sha256_file(staging / FILE),
         "checkpoint": {"path": str(source.checkpoint), "fingerprint": files.checkpoint.header.fingerprint},
         "prompts": list(prompts), "seed": seed, "profile": profile.folder,
         "buckets": [dataclasses.asdict(b) for b in profile.buckets], "linears": len(amax),

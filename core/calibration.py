@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ltx_trt.core.errors import UserError
 from ltx_trt.core.manifest import MANIFEST_NAME, read_manifest
+from ltx_trt.core.trust import Verifier
 
 FILE = "transformer_input_amax.safetensors"
 METHOD = "max |x| at each block Linear's input (forward pre-hooks), every step of both stages, bf16 torch executor"
@@ -33,7 +34,9 @@ def check_calibration(folder: Path, fingerprint: str, fix: str) -> Path:
                         f"run: {fix}")
     if manifest.get("checkpoint", {}).get("fingerprint") != fingerprint:
         raise UserError(f"the calibration in {folder} was made from another checkpoint", f"run: {fix}")
-    path = folder / str(manifest.get("file", ""))
-    if path.name != FILE or not path.is_file():
+    if manifest.get("file") != FILE or not (folder / FILE).is_file():
         raise UserError(f"the calibration in {folder} lacks {FILE}", f"run: {fix}")
+    verifier = Verifier(folder)
+    path = verifier.verify(FILE, manifest.get("sha256"), f"the calibration manifest of {folder}", fix)
+    verifier.save()
     return path
