@@ -1,6 +1,6 @@
 """ltx-trt's runtime (torch executor) vs ltx-pipelines' DistilledPipeline, in one process, on one set of weights.
 
-    python benchmarks/gpu_distilled.py [--reps 2] [--json results.json]      # full size, CUDA
+    python benchmarks/gpu_distilled.py [--reps 3] [--compiled] [--json results.json]   # full size, CUDA
     python benchmarks/gpu_distilled.py --tiny --device cpu --reps 1          # dry run on a CPU
 
 Weights: the LTX-2.3 22B config (model.ltx23_config), every module built on meta by ltx-core's own
@@ -18,8 +18,9 @@ bucket, every component bf16 as in the official pipeline):
   all on the GPU or, with --budget-gib B, B GiB of them there and the other blocks streamed from
   pinned host memory every step; model.decoder_graphs' wrappers for the rest. The mp4 write is
   replaced by a no-op; the text graphs by modules that return the fixed contexts.
-  Order: the official runs first; then the official transformer moves to host memory (the chain
-  holds its own packed copy of the weights) and the ltx-trt modes run.
+  Rounds alternate: in each, the official pipeline runs once, its transformer moves to host memory
+  (the chain holds its own packed copy of the weights), every ltx-trt mode runs once, and the
+  transformer comes back for the next round; round 0 is a warm-up.
 - official: DistilledPipeline.__call__ itself on an instance whose ModelLedger is replaced by one
   handing out the in-memory modules (instead of its file loader), under torch.inference_mode() as
   its main() runs it, with TilingConfig.default(); encode_prompts returns the same fixed contexts;
@@ -31,16 +32,17 @@ Not measured: Gemma-3 text encoding and the connectors (both sides get the same 
 the mp4 mux. Phases are wall-clock seconds between device synchronisations; transformer steps are
 timed with CUDA events. Peak memory is torch.cuda.max_memory_allocated, reset at every phase: with
 CUDA graphs the step activations sit in the graph's private pool, taken during capture, and replay
-allocates nothing. Every run starts after gc.collect() + torch.cuda.empty_cache(); rep 0 of every
-mode is a warm-up and is left out of the summary. Prints a Markdown table last, and per mode the weight
-store's packing time, resident and streamed blocks and weight bytes on the GPU.
+allocates nothing. Every run starts after gc.collect() + torch.cuda.empty_cache(). The work of one step
+per stage is counted once (torch.utils.flop_counter on an eager step: matmuls and attention) and each
+mode's step medians become TFLOP/s and a share of the chip's dense bf16 peak. Prints medians with their
+spread (min-max over the measured rounds), the generation ratios (capture included), the Markdown
+tables, and per mode the weight store's packing time, resident and streamed blocks and GPU bytes.
+The official side lives in gpu_official.py.
 """
 
 import argparse
 import contextlib
 import dataclasses
-import gc
-import itertools
 import json
 import time
 import types
@@ -48,19 +50,14 @@ from pathlib import Path
 from unittest import mock
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from ltx_trt.model import components
 from ltx_trt.model.ltx23_config import FULL_UPSAMPLER_CONFIG, TINY_UPSAMPLER_CONFIG, full_config, tiny_config
 from ltx_trt.model.synthetic import random_tensor
 from ltx_trt.model.weights import parameters_on_meta
 
-from ltx_core.model.video_vae import TilingConfig  # noqa: E402  (after components: torchaudio placeholder)
-from ltx_core.model.video_vae.ops import PerChannelStatistics  # noqa: E402
-from ltx_core.model.transformer import X0Model  # noqa: E402
-from ltx_core.components.patchifiers import AudioPatchifier, VideoLatentPatchifier  # noqa: E402
-
-import ltx_pipelines.distilled as official  # noqa: E402
-from ltx_pipelines.utils.types import PipelineComponents  # noqa: E402
+from ltx_core.model.video_vae.ops import PerChannelStatistics  # noqa: E402  (after components: torchaudio placeholder)
 
 from ltx_trt.model.decoder_graphs import (  # noqa: E402
     AudioDecoderGraph, UpsamplerGraph, UpsamplerWithStatistics, VideoDecoderGraph)
@@ -71,7 +68,9 @@ from ltx_trt.model import transformer_parts  # noqa: E402
 from ltx_trt.runtime import media, pipeline  # noqa: E402
 from ltx_trt.runtime.executors.pytorch import TorchExecutor  # noqa: E402
 
-from gpu_timing import GIB, Clock, Timeline, environment, free_cache, phase, summarize, table  # noqa: E402
+from gpu_official import run_official  # noqa: E402
+from gpu_timing import (GIB, Clock, Timeline, environment, free_cache, peak_bf16, phase, summarize,  # noqa: E402
+                        table, work_table)
 from ltx_trt.core.profiles import Bucket, load_profile  # noqa: E402
 from ltx_trt.runtime.chain import block_chain  # noqa: E402
 from ltx_trt.runtime.step import Step  # noqa: E402
@@ -155,16 +154,21 @@ def timed_step_class(executor: TimedExecutor, timeline: Timeline):
     return TimedStep
 
 
-def ltx_trt_chain(setup, budget_gib: float | None):
+def ltx_trt_chain(setup, budget_gib: float | None, compiled: bool = False):
     """The executor run uses: the transformer's BlockChain (weights packed from the in-memory model) over a
-    TorchExecutor that also holds the other components' wrappers."""
+    TorchExecutor that also holds the other components' wrappers; `compiled`: the block graphs through
+    torch.compile, as `run --compile on` does."""
     device, models, graphs = setup.device, setup.models, setup.graphs
     transformers = [graphs.stage1, graphs.stage2]
+    parts = transformer_parts.part_modules(setup.config, transformers)
+    for key, module in parts.items():
+        if compiled and key.endswith(".block"):
+            module.compile()
     inner = TorchExecutor({
         graphs.text_encoder.key: Fixed(torch.zeros(graphs.text_encoder.outputs[0].shape, dtype=setup.dtype,
                                                    device=device)),
         graphs.connector.key: Fixed(setup.contexts["video"], setup.contexts["audio"]),
-        **transformer_parts.part_modules(setup.config, transformers),
+        **parts,
         graphs.upsampler.key: UpsamplerGraph(models.upsampler).eval(),
         graphs.video_decoder.key: VideoDecoderGraph(models.video_decoder).eval(),
         graphs.audio_decoder.key: AudioDecoderGraph(models.audio).eval(),
@@ -173,6 +177,29 @@ def ltx_trt_chain(setup, budget_gib: float | None):
     return block_chain(inner, transformers, setup.layout,
                                          transformer_parts.model_reader(models.transformer), setup.dtype, device,
                                          budget)
+
+
+def count_step_flops(setup, chain) -> dict[str, int]:
+    """FLOPs of one transformer step per stage (torch.utils.flop_counter: matmuls and attention kernels,
+    cuDNN's included), counted on one eager generate() of the ltx-trt chain; the same work as the official
+    forward (bitwise the same computation)."""
+    counted: dict[str, int] = {}
+
+    class CountingStep(Step):
+        def __call__(self) -> None:
+            stage = self.graph_key.rsplit(".", 1)[-1]
+            if stage in counted:
+                return super().__call__()
+            with FlopCounterMode(display=False) as mode:
+                super().__call__()
+            counted[stage] = mode.get_total_flops()
+
+    tokens = {"input_ids": torch.zeros(1, shapes.CONTEXT_TOKENS, dtype=torch.int64),
+              "attention_mask": torch.ones(1, shapes.CONTEXT_TOKENS, dtype=torch.int64)}
+    with mock.patch.object(pipeline, "Step", CountingStep), mock.patch.object(media, "write_mp4", lambda path, *a: path):
+        pipeline.generate(tokens, SEED, Path("unused.mp4"), graphs=setup.graphs, bucket=setup.bucket,
+                          config=setup.config, executor=chain, device=setup.device, cuda_graphs=False, release=False)
+    return counted
 
 
 def run_ltx_trt(setup, chain, cuda_graphs: bool) -> dict:
@@ -197,72 +224,6 @@ def run_ltx_trt(setup, chain, cuda_graphs: bool) -> dict:
         timeline.mark(None)
     return {"phases": timeline.totals(), "steps": clock.seconds(),
             "latents": [latents[0]["video"], latents[0]["audio"], latents[1]["video"], latents[1]["audio"]]}
-
-
-# --- official -------------------------------------------------------------------------------------------
-
-
-class InMemoryLedger:
-    """What DistilledPipeline asks its ModelLedger for, handed out from memory (no file loader)."""
-
-    def __init__(self, models) -> None:
-        self.models = models
-
-    def transformer(self):
-        return X0Model(self.models.transformer).eval()
-
-    def video_encoder(self):
-        return self.models.upsampler  # per_channel_statistics: all upsample_video reads of the encoder
-
-    def spatial_upsampler(self):
-        return self.models.upsampler.upsampler
-
-    def video_decoder(self):
-        return self.models.video_decoder
-
-    def audio_decoder(self):
-        return self.models.audio.decoder
-
-    def vocoder(self):
-        return self.models.audio.vocoder
-
-
-def run_official(setup) -> dict:
-    """DistilledPipeline.__call__ on the in-memory modules; returns timings and the stage latents."""
-    device, bucket, models = setup.device, setup.bucket, setup.models
-    clock, timeline, latents = Clock(device), Timeline(device), []
-    pipe = official.DistilledPipeline.__new__(official.DistilledPipeline)
-    pipe.device, pipe.dtype, pipe.model_ledger = device, torch.bfloat16, InMemoryLedger(models)
-    pipe.pipeline_components = PipelineComponents(dtype=torch.bfloat16, device=device)
-    context = types.SimpleNamespace(video_encoding=setup.contexts["video"], audio_encoding=setup.contexts["audio"])
-    keep = lambda out: latents.append(out) or out  # noqa: E731
-    cleanup = official.cleanup_memory if device.type == "cuda" else gc.collect
-    started = {}
-    hooks = [models.transformer.register_forward_pre_hook(lambda *a: started.update(t=clock.stamp())),
-             models.transformer.register_forward_hook(
-                 lambda *a: clock.pairs.append((f"transformer stage{len(latents) + 1}", started["t"], clock.stamp())))]
-    with contextlib.ExitStack() as stack:
-        patch = lambda name, new: stack.enter_context(mock.patch.object(official, name, new))  # noqa: E731
-        patch("encode_prompts", lambda prompts, *args, **kwargs: [context])
-        patch("denoise_audio_video", phase(timeline, official.denoise_audio_video, ["stage 1", "stage 2"], keep=keep))
-        patch("upsample_video", phase(timeline, official.upsample_video, ["upsample"]))
-        patch("vae_decode_video", phase(timeline, official.vae_decode_video, ["video decode"], keep=list))
-        patch("vae_decode_audio", phase(timeline, official.vae_decode_audio, ["audio decode"]))
-        patch("cleanup_memory", phase(timeline, cleanup, itertools.repeat("cleanup_memory")))
-        if device.type != "cuda":  # dry run only: __call__ synchronises CUDA directly
-            stack.enter_context(mock.patch.object(torch.cuda, "synchronize", lambda *a: None))
-        timeline.mark("setup")
-        with torch.inference_mode():
-            pipe(prompt="unused: contexts are fixed", seed=SEED, height=bucket.height, width=bucket.width,
-                 num_frames=bucket.frames, frame_rate=float(bucket.fps), images=[],
-                 tiling_config=TilingConfig.default())
-        timeline.mark(None)
-    for hook in hooks:
-        hook.remove()
-    video, audio = VideoLatentPatchifier(patch_size=1), AudioPatchifier(patch_size=1)
-    return {"phases": timeline.totals(), "steps": clock.seconds(),
-            "latents": [video.patchify(latents[0][0].latent), audio.patchify(latents[0][1].latent),
-                        video.patchify(latents[1][0].latent), audio.patchify(latents[1][1].latent)]}
 
 
 # --- main -----------------------------------------------------------------------------------------------
@@ -309,33 +270,57 @@ def compare(ours: list[torch.Tensor], theirs: list[torch.Tensor]) -> dict:
     return out
 
 
-def measure(name: str, run, reps: int, device: torch.device) -> tuple[list[dict], list[torch.Tensor]]:
-    """One warm-up and `reps` measured runs of one mode; the measured results and the last latents."""
-    results, latents = [], None
-    for rep in range(1 + reps):
-        free_cache(device)
-        result = run()
-        print(f"rep {rep} {name}: total {result['phases']['total']['s']:.3f} s", flush=True)
-        latents = result.pop("latents")
-        if rep > 0:
-            results.append(result)
-    return results, latents
+def measure(name: str, run, device: torch.device, rep: int, runs: dict) -> list[torch.Tensor]:
+    """One run of one mode (rep 0 is a warm-up, left out of `runs`); returns its latents."""
+    free_cache(device)
+    result = run()
+    print(f"rep {rep} {name}: total {result['phases']['total']['s']:.3f} s", flush=True)
+    latents = result.pop("latents")
+    if rep > 0:
+        runs.setdefault(name, []).append(result)
+    return latents
 
 
-def ltx_trt_modes(device: torch.device, budgets: list[float]) -> list[tuple[str, bool, float | None]]:
-    """(name, CUDA graphs, weight budget GiB or None = all resident) of each ltx-trt mode."""
-    modes = [("ltx-trt eager", False, None)]
+def ltx_trt_modes(device: torch.device, budgets: list[float], compiled: bool) -> list[tuple]:
+    """(name, CUDA graphs, weight budget GiB or None = all resident, compiled blocks) of each ltx-trt mode."""
+    modes = [("ltx-trt eager", False, None, False)]
     if device.type == "cuda":
-        modes.append(("ltx-trt cuda-graph", True, None))
-        modes += [(f"ltx-trt cuda-graph, {b:g} GiB weights", True, b) for b in budgets]
+        modes.append(("ltx-trt cuda-graph", True, None, False))
+        modes += [(f"ltx-trt cuda-graph, {b:g} GiB weights", True, b, False) for b in budgets]
+        if compiled:
+            modes.append(("ltx-trt cuda-graph, compiled blocks", True, None, True))
     return modes
+
+
+def one_round(setup, args, rep: int, runs: dict, stores: dict, agreement: dict, flops: dict) -> None:
+    """The official pipeline, then every ltx-trt mode, one run each: the official transformer goes to the
+    host while the chain holds its own packed copy of the weights, and comes back for the next round."""
+    device = setup.device
+    setup.models.transformer.to(device)
+    reference = measure("official eager", lambda: run_official(setup, SEED), device, rep, runs)
+    setup.models.transformer.to("cpu")
+    for name, cuda_graphs, budget, compiled in ltx_trt_modes(device, args.budget_gib, args.compiled):
+        free_cache(device)
+        start = time.perf_counter()
+        chain = ltx_trt_chain(setup, budget, compiled)
+        store = chain.store = chain.make_store()  # packed here (run does it on the first step), timed
+        stores[name] = {"pack_s": time.perf_counter() - start, "resident_blocks": len(store.resident),
+                        "streamed_blocks": len(store.streamed), "device_gib": store.device_bytes / GIB}
+        if not flops:
+            flops.update(count_step_flops(setup, chain))
+            print(f"counted FLOPs per step: {flops}", flush=True)
+        latents = measure(name, lambda: run_ltx_trt(setup, chain, cuda_graphs), device, rep, runs)
+        agreement[f"{name} vs official"] = compare(latents, reference)
+        del chain, store
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tiny", action="store_true", help="tiny config and a 256x128x17 bucket (dry run)")
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--reps", type=int, default=2, help="measured runs of each mode, after one warm-up each")
+    parser.add_argument("--reps", type=int, default=3, help="measured rounds (each runs every mode once), after a "
+                        "warm-up round")
+    parser.add_argument("--compiled", action="store_true", help="also the CUDA-graph mode with torch.compile'd blocks")
     parser.add_argument("--budget-gib", type=float, action="append", default=[],
                         help="also run with this many GiB of transformer weights on the GPU, the rest streamed")
     parser.add_argument("--json", type=Path, help="write every figure here")
@@ -346,29 +331,22 @@ def main() -> None:
     setup = make_setup(args.tiny, device)
     print(f"built modules in {setup.build_s:.1f} s; allocated "
           f"{torch.cuda.memory_allocated() / GIB if device.type == 'cuda' else float('nan'):.2f} GiB", flush=True)
-    runs, agreement, stores = {}, {}, {}
-    runs["official eager"], reference = measure("official eager", lambda: run_official(setup), args.reps, device)
-    setup.models.transformer.to("cpu")  # the chain packs its own copy of the weights
-    for name, cuda_graphs, budget in ltx_trt_modes(device, args.budget_gib):
-        free_cache(device)
-        start = time.perf_counter()
-        chain = ltx_trt_chain(setup, budget)
-        store = chain.store = chain.make_store()  # packed here (run does it on the first step), timed
-        stores[name] = {"pack_s": time.perf_counter() - start, "resident_blocks": len(store.resident),
-                        "streamed_blocks": len(store.streamed), "device_gib": store.device_bytes / GIB}
-        print(f"{name}: {stores[name]}", flush=True)
-        runs[name], latents = measure(name, lambda: run_ltx_trt(setup, chain, cuda_graphs), args.reps, device)
-        agreement[f"{name} vs official"] = compare(latents, reference)
-        del chain, store
+    runs, agreement, stores, flops = {}, {}, {}, {}
+    for rep in range(1 + args.reps):  # rounds alternate the official pipeline and every ltx-trt mode
+        one_round(setup, args, rep, runs, stores, agreement, flops)
     summary = summarize(runs)
     ratios = {}  # ltx-trt's whole step (transformer + sampler) over the official transformer forward
     for mode in list(runs)[1:]:
+        ratios[f"{mode} generation (capture included) / official"] = (
+            summary[mode]["phases"]["total"]["s"] / summary["official eager"]["phases"]["total"]["s"])
         for stage in ("stage1", "stage2"):
             ours = summary[mode]["steps"][f"step {stage}"]["median_s"]
             ratios[f"{mode} step / official forward, {stage}"] = ours / summary["official eager"]["steps"][
                 f"transformer {stage}"]["median_s"]
+    peak = peak_bf16(device)
     report = {"environment": env, "bucket": dataclasses.asdict(setup.bucket), "build_s": setup.build_s,
-              "stores": stores, "summary": summary, "ratios": ratios, "agreement": agreement, "runs": runs}
+              "stores": stores, "summary": summary, "ratios": ratios, "agreement": agreement, "runs": runs,
+              "flops_per_step": flops, "peak_bf16": peak}
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     for name, result in agreement.items():
@@ -376,6 +354,7 @@ def main() -> None:
     for name, ratio in ratios.items():
         print(f"{name}: {ratio:.3f}")
     print(table(summary))
+    print(work_table(summary, flops, peak))
 
 
 if __name__ == "__main__":

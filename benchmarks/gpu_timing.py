@@ -2,7 +2,8 @@
 
 `Clock` times spans with CUDA events (perf_counter on a CPU); `Timeline` splits wall-clock time into
 labelled segments, synchronising the device at each mark and recording each segment's peak memory;
-`summarize` and `table` reduce the runs of each mode to medians and a Markdown table.
+`summarize` and `table` reduce the runs of each mode to medians with their spread (min-max) and a Markdown
+table; `work_table` turns step times into TFLOP/s and a share of the chip's bf16 peak.
 """
 
 import contextlib
@@ -94,11 +95,42 @@ def summarize(runs: dict[str, list[dict]]) -> dict:
         labels = list(dict.fromkeys(label for r in results for label in r["phases"]))
         phases = {label: {k: statistics.median(r["phases"][label][k] for r in results if label in r["phases"])
                           for k in ("s", "peak_gib", "over_gib")} for label in labels}
+        for label in labels:
+            seconds = [r["phases"][label]["s"] for r in results if label in r["phases"]]
+            phases[label] |= {"min_s": min(seconds), "max_s": max(seconds), "n": len(seconds)}
         kinds = list(dict.fromkeys(kind for r in results for kind in r["steps"]))
-        steps = {kind: {"median_s": statistics.median(s for r in results for s in r["steps"].get(kind, [])),
-                        "all_s": [s for r in results for s in r["steps"].get(kind, [])]} for kind in kinds}
+        steps = {kind: _spread([s for r in results for s in r["steps"].get(kind, [])]) for kind in kinds}
         out[mode] = {"phases": phases, "steps": steps}
     return out
+
+
+def _spread(values: list[float]) -> dict:
+    return {"median_s": statistics.median(values), "min_s": min(values), "max_s": max(values), "all_s": values}
+
+
+# Dense bf16 tensor-core peak of the GPUs the device tool lends (NVIDIA's data sheets, SXM parts, no sparsity)
+PEAK_BF16 = {"H100": 989e12, "H200": 989e12}
+
+
+def peak_bf16(device: torch.device) -> float | None:
+    name = torch.cuda.get_device_name() if device.type == "cuda" else ""
+    return next((peak for key, peak in PEAK_BF16.items() if key in name), None)
+
+
+def work_table(summary: dict, flops: dict[str, int], peak: float | None) -> str:
+    """Markdown: per mode and stage, the transformer step's median (min-max) ms, its TFLOP/s from the counted
+    work (`flops`: per stage, one step's matmul + attention FLOPs) and the share of the chip's bf16 peak."""
+    rows = ["| mode | stage | TFLOP per step | median (min-max) ms | TFLOP/s | share of bf16 peak |", "|---" * 6 + "|"]
+    for mode, result in summary.items():
+        for stage, work in flops.items():
+            step = result["steps"].get(f"step {stage}") or result["steps"].get(f"transformer {stage}")
+            if step is None:
+                continue
+            rate = work / step["median_s"]
+            share = f"{rate / peak:.0%}" if peak else "-"
+            rows.append(f"| {mode} | {stage} | {work / 1e12:.1f} | {step['median_s'] * 1e3:.1f} "
+                        f"({step['min_s'] * 1e3:.1f}-{step['max_s'] * 1e3:.1f}) | {rate / 1e12:.0f} | {share} |")
+    return "\n".join(rows)
 
 
 def table(summary: dict) -> str:
@@ -110,8 +142,8 @@ def table(summary: dict) -> str:
                  for m in modes]
         rows.append(f"| {kind} median | " + " | ".join(cells) + " |")
     for label in dict.fromkeys(label for m in modes for label in summary[m]["phases"]):
-        cells = [f"{p['s']:.3f} s, peak {p['peak_gib']:.2f} GiB" if (p := summary[m]["phases"].get(label)) else "-"
-                 for m in modes]
+        cells = [f"{p['s']:.3f} s ({p['min_s']:.3f}-{p['max_s']:.3f}), peak {p['peak_gib']:.2f} GiB"
+                 if (p := summary[m]["phases"].get(label)) else "-" for m in modes]
         rows.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
