@@ -7,7 +7,9 @@ chains read weights through the model's readers (checkpoint, Gemma folder). Impo
 runtime; ONNX Runtime and TensorRT only inside their openers.
 """
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -18,7 +20,7 @@ from ltx_trt.core.calibration import FORMATS_WITH_INPUT_SCALES, calibration_dir,
 from ltx_trt.core.dtypes import torch_dtype
 from ltx_trt.core.errors import UserError
 from ltx_trt.core.plan import ACTIVATIONS, Graph
-from ltx_trt.core.source import calibrate_command
+from ltx_trt.core.source import calibrate_command, compile_cache_dir
 from ltx_trt.model.files import ModelFiles
 from ltx_trt.model.quantized_weights import amax_reader, graph_reader
 from ltx_trt.model.text_parts import folder_reader
@@ -118,6 +120,7 @@ def _torch(request, files: ModelFiles, graphs: list[Graph]) -> Opened:
         for graph in (g for g in graphs if g.component == component):
             modules[graph.key] = model.wrap(module, graph).eval()
             if device.type == "cuda" and _compiles(request.compile, graph):
+                keep_compiled_kernels(compile_cache_dir(request.artifacts, request.source.model_id))
                 modules[graph.key].compile()  # compiled on its first call, outside any CUDA-graph capture
     return Opened(TorchExecutor(modules), device, None)
 
@@ -129,6 +132,15 @@ def _compiles(choice: str, graph: Graph) -> bool:
     part = graph.variant.rsplit(".", 1)[-1]
     quantizes_activations = part.removeprefix("block_") in FORMATS_WITH_INPUT_SCALES
     return part.startswith("block") and (choice == "on" or (choice == "auto" and quantizes_activations))
+
+
+def keep_compiled_kernels(folder: Path) -> None:
+    """Point TorchInductor's on-disk caches (FX graphs, autotuning, kernels) at a folder beside the
+    artifacts, so that a later run loads the compiled block graphs instead of compiling them again (the
+    default, under /tmp, does not survive a reboot); a cache the user chose is left alone."""
+    if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
+        folder.mkdir(parents=True, exist_ok=True)
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)
 
 
 def _buffers_to(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:

@@ -81,6 +81,11 @@ def onnx_dir(artifacts: Path, model_id: str, profile: str) -> Path:
     return Path(artifacts) / model_id / profile / "onnx"
 
 
+def compile_cache_dir(artifacts: Path, model_id: str) -> Path:
+    """Where torch.compile keeps its kernels between runs of the torch executor (TorchInductor's caches)."""
+    return Path(artifacts) / model_id / "torch-compile"
+
+
 def engines_dir(artifacts: Path, model_id: str, profile: str) -> Path:
     return Path(artifacts) / model_id / profile / "engines"
 

@@ -51,3 +51,17 @@ def test_compile_auto_takes_only_the_block_graphs_that_quantize_activations():
     assert [p for p in parts if _compiles("auto", graph(p))] == ["b.stage1.block_fp8", "b.stage1.block_nvfp4"]
     assert [p for p in parts if _compiles("on", graph(p))] == parts[1:5]
     assert not any(_compiles("off", graph(p)) for p in parts)
+
+
+def test_compiled_kernels_are_kept_beside_the_artifacts_unless_the_user_chose_a_cache(tmp_path, monkeypatch):
+    import os
+
+    from ltx_trt.commands.opening import keep_compiled_kernels
+
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    keep_compiled_kernels(tmp_path / "tiny" / "torch-compile")
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "tiny" / "torch-compile")
+    assert (tmp_path / "tiny" / "torch-compile").is_dir()
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "mine"))
+    keep_compiled_kernels(tmp_path / "other")
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "mine") and not (tmp_path / "other").exists()
