@@ -16,6 +16,7 @@ from pathlib import Path
 from ltx_trt.build_engines.backend import (Backend, attach_timing_cache, configure, create_network, engine_memory,
                                            save_timing_cache)
 from ltx_trt.core.errors import UserError
+from ltx_trt.core.manifest import remove_dead_temps
 
 # The builder's INFO lines, e.g. "Total Weights Memory: 16384 bytes" (TensorRT 10+ and TensorRT-RTX).
 MEMORY_LINES = {
@@ -105,11 +106,8 @@ def _build(backend: Backend, logger, onnx_path: Path, settings: BuildSettings, e
 
 
 def remove_leftovers(engines_dir: Path) -> list[Path]:
-    """Delete temporary engine files left by an interrupted build (engines can be tens of GB)."""
-    leftovers = sorted(engines_dir.glob(f".*{TMP_SUFFIX}"))
-    for path in leftovers:
-        path.unlink()
-    return leftovers
+    """Delete temporary files (engines can be tens of GB) left by a killed build, not a running one's."""
+    return remove_dead_temps(engines_dir)
 
 
 def _write_atomic(path: Path, serialized) -> str:

@@ -1,17 +1,22 @@
 """Manifests: JSON files written last and atomically, whose presence means a stage finished.
 
-Also file hashing. Imports only the standard library and core.errors.
+Also file hashing, and the temporary files of atomic writes: `.<target>.<pid>[-<random>].tmp` beside the
+target, removed once their writer is gone (kill -9 skips every cleanup). Imports only the standard library
+and core.errors.
 """
 
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
 from ltx_trt.core.errors import UserError
 
 MANIFEST_NAME = "manifest.json"
+TMP_SUFFIX = ".tmp"
+TMP_NAME = re.compile(r"\.(?P<target>.+)\.(?P<pid>\d+)(-[^.]*)?\.tmp")  # the pid is followed by "-" or ".tmp"
 
 
 def sha256_file(path: Path, chunk_bytes: int = 16 << 20) -> str:
@@ -25,7 +30,8 @@ def sha256_file(path: Path, chunk_bytes: int = 16 << 20) -> str:
 def write_atomic(path: Path, data: dict) -> None:
     """Write JSON to a temporary file in the same folder, fsync, then rename over `path`."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    remove_dead_temps(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=TMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=2, sort_keys=True)
@@ -39,6 +45,34 @@ def write_atomic(path: Path, data: dict) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_dead_temps(folder: Path) -> list[Path]:
+    """Delete the temporary files in `folder` whose writing process is gone; a live writer's stay (two
+    builds into one folder), this process's included."""
+    removed = []
+    for entry in sorted(Path(folder).glob(f".*{TMP_SUFFIX}")):
+        found = TMP_NAME.fullmatch(entry.name)
+        if found is None or _alive(int(found["pid"])) or not entry.is_file():
+            continue
+        try:
+            entry.unlink(missing_ok=True)
+        except PermissionError:
+            continue  # another user's, in a shared folder: theirs to remove
+        removed.append(entry)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError, ValueError):
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return pid > 0
 
 
 def read_manifest(path: Path, fix: str) -> dict:
