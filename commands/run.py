@@ -13,6 +13,7 @@ from ltx_trt.commands.artifacts import export_command
 from ltx_trt.commands.choice import choose_executor
 from ltx_trt.commands.opening import chained, open_executor
 from ltx_trt.commands.request import RunRequest, check_output
+from ltx_trt.commands.verify import suggestion
 from ltx_trt.core.errors import UserError
 from ltx_trt.core.plan import physical, profile_graphs
 from ltx_trt.core.source import TINY_ID
@@ -35,6 +36,8 @@ def run(request: RunRequest, log: Callable[[str], None] = print) -> Path:
     progress = Progress(log)
     with progress.stage("load", kind):
         opened = open_executor(kind, request, files, physical(graphs.all()))
+        if kind == "tensorrt" and (note := suggestion(request.profile, request.source, request.artifacts)):
+            log(note)  # engines `verify` has not passed yet
         progress.device = opened.device
         executor = chained(opened, request, files, graphs.all(), log)
         tokens = tokenize(request.source.gemma, request.prompt, log)

@@ -77,14 +77,11 @@ def _export_component(files, component: str, graphs: list[Graph], out: Path, ref
         data_files = onnx_export.save(ir_model, wrapper, out, graph.key, files.origin_of)
         proto = onnx.load(out / f"{graph.key}.onnx", load_external_data=False)
         check_graph(proto, graph)
-        entry = _entry(graph, out, data_files, proto)
         if reference:
             outputs = call_wrapped(wrapper, inputs)
-            write_reference(out / entry["reference"], [s.name for s in graph.inputs], inputs,
+            write_reference(out / f"{graph.key}.reference.npz", [s.name for s in graph.inputs], inputs,
                             [s.name for s in graph.outputs], outputs)
-        else:
-            entry["reference"] = None
-        entries[graph.key] = entry
+        entries[graph.key] = _entry(graph, out, data_files, proto, reference)
         log(f"  {graph.key}: {len(proto.graph.node)} nodes, {len(data_files)} data file(s), "
             f"{time.perf_counter() - t0:.1f} s")
         del wrapper, ir_model, proto
@@ -92,7 +89,8 @@ def _export_component(files, component: str, graphs: list[Graph], out: Path, ref
     return entries
 
 
-def _entry(graph: Graph, out: Path, data_files: list[Path], proto) -> dict:
+def _entry(graph: Graph, out: Path, data_files: list[Path], proto, reference: bool) -> dict:
+    """The manifest entry of one exported graph; `reference`: whether its reference file is written."""
     linked = {Path(p).name for p in data_files if Path(p).name.startswith("weights.")}
     return {
         "component": graph.component,
@@ -106,7 +104,8 @@ def _entry(graph: Graph, out: Path, data_files: list[Path], proto) -> dict:
         "precision": graph.precision,
         "nodes": len(proto.graph.node),
         "op_counts": op_counts(proto),
-        "reference": f"{graph.key}.reference.npz",
+        "reference": f"{graph.key}.reference.npz" if reference else None,
+        "reference_sha256": sha256_file(out / f"{graph.key}.reference.npz") if reference else None,
     }
 
 

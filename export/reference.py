@@ -1,7 +1,8 @@
 """Reference inputs and outputs from PyTorch, saved next to each ONNX for later stages to check against.
 
 Inputs are stored whole; large outputs are stored as a fixed, evenly spaced sample of their elements
-with the sample's indices. bf16 tensors are stored as float32 (exact). Imports torch and numpy.
+with the sample's indices. bf16 and fp8 tensors are stored as float32 (exact), packed 4-bit ones as their
+uint8 bytes. `read_reference` reads a file back. Imports torch and numpy.
 """
 
 from pathlib import Path
@@ -34,3 +35,14 @@ def write_reference(path: Path, names_in, inputs, names_out, outputs) -> None:
     tmp = path.with_name(path.name + ".partial.npz")
     np.savez(tmp, **arrays)
     tmp.replace(path)
+
+
+def read_reference(path: Path) -> tuple[dict, dict]:
+    """(inputs by name, outputs by name as (values, sample indices or None)) of a file write_reference wrote;
+    callers confine and verify `path` first (core.trust). No pickled objects are loaded."""
+    with np.load(path, allow_pickle=False) as data:
+        inputs = {k[len("input."):]: data[k] for k in data.files if k.startswith("input.")}
+        outputs = {k[len("output."):]: (data[k], data[f"sample.{k[len('output.'):]}"]
+                                         if f"sample.{k[len('output.'):]}" in data.files else None)
+                   for k in data.files if k.startswith("output.")}
+    return inputs, outputs

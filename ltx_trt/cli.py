@@ -1,4 +1,4 @@
-"""The `ltx-trt` command: export, build-engines, run, doctor.
+"""The `ltx-trt` command: export, build-engines, run, calibrate, verify, doctor.
 
 Command bodies are a few lines: parse, resolve, call the stage. Heavy imports (torch, ltx-core,
 TensorRT) happen inside the commands so that `ltx-trt --help` is instant.
@@ -99,6 +99,7 @@ def main():
       ltx-trt build-engines --gpu rtx4090 --checkpoint FILE               (ONNX -> TensorRT)
       ltx-trt calibrate     --gpu rtx4090 --checkpoint FILE --gemma DIR   (FP8 scales, bf16 files)
       ltx-trt run           --gpu rtx4090 --checkpoint FILE --gemma DIR --prompt TEXT
+      ltx-trt verify        --gpu rtx4090 --checkpoint FILE --gemma DIR   (engines vs PyTorch)
     Add --model tiny instead of the checkpoint to try everything on an embedded tiny model.
     """
 
@@ -221,6 +222,34 @@ def calibrate(profile_name, model, checkpoint, artifacts, gemma, upsampler, prom
     lines = [line.strip() for line in prompts_file] if prompts_file else []
     chosen = tuple(p for p in (*prompts, *lines) if p) or DEFAULT_PROMPTS
     record(profile, src, artifacts, chosen, DEFAULT_SEED if seed is None else seed, log=lambda line: click.echo(line))
+
+
+@main.command()
+@_model_options
+@_file_options
+@click.option("--component", "components", multiple=True, metavar="NAME",
+              help="Check only this component's graphs (repeatable): text_encoder, connector, transformer, "
+                   "upsampler, video_decoder, audio_decoder.")
+@_precision_option
+@_user_errors
+def verify(profile_name, model, checkpoint, artifacts, gemma, upsampler, components, precisions):
+    """Check the engines (or, without a GPU, the exported ONNX) against the export's PyTorch references.
+
+    Export stores, beside each ONNX, reference inputs and the outputs PyTorch computed from them. On a
+    CUDA GPU with the profile's TensorRT backend, verify runs every engine of the profile on those
+    inputs; without one it says so and runs the exported ONNX on ONNX Runtime (CPU) instead (NVFP4
+    graphs are skipped: ONNX Runtime has no FP4). Outputs are compared with Polygraphy: one table row
+    per graph with max and mean absolute error and relative L2 against the tolerance of its precision.
+    Every file is checked by sha256 against its manifest first. Exits 1 if any graph is beyond its
+    tolerance; engines that pass are remembered, so `run` stops suggesting verify for them.
+    """
+    from ltx_trt.commands.verify import verify as check  # torch, the model files and the executors
+    from ltx_trt.core import source
+    from ltx_trt.core.profiles import load_profile, with_precision
+
+    profile = with_precision(load_profile(profile_name), precisions)
+    check(profile, source.resolve(model, checkpoint, gemma, upsampler, artifacts), artifacts, components,
+          log=lambda line: click.echo(line))
 
 
 @main.command()
