@@ -29,20 +29,41 @@ def report(artifacts: Path) -> list[str]:
               f"  onnxruntime: {_version('onnxruntime')} ({', '.join(providers)})" if providers
               else "  onnxruntime: not installed",
               f"  torch: {torch.__version__} ({'CUDA ' + str(torch.version.cuda) if gpu else 'CPU only'})"]
+    lines.append(_host_line(Path(artifacts)))
+    return lines + _profile_lines(gpu, profiles) + _artifact_lines(Path(artifacts))
+
+
+def _profile_lines(gpu: devices.Gpu | None, profiles: list) -> list[str]:
+    """The profiles that fit (and whether the first one's resident budget fits the free VRAM now), or why
+    none does: per profile, its compute capability or the VRAM rule."""
     fitting = devices.fitting_profiles(gpu, profiles)
-    if fitting:
-        lines.append(f"profile: {', '.join(p.name for p in fitting)} (pass --gpu {fitting[0].name})")
-    else:
+    if gpu is None:
         known = ", ".join(f"{p.name} ({'/'.join(p.compute_capabilities)})" for p in profiles)
-        why = "no CUDA GPU" if gpu is None else f"none targets compute capability {gpu.compute_capability}"
-        lines.append(f"profile: none fits ({why}); profiles: {known}")
-    return lines + _artifact_lines(Path(artifacts))
+        return [f"profile: none fits (no CUDA GPU); profiles: {known}"]
+    if not fitting:
+        return ["profile: none fits this GPU:"] + [f"  {p.name}: {devices.misfit(gpu, p)}" for p in profiles]
+    best = fitting[0]
+    lines = [f"profile: {', '.join(p.name for p in fitting)} (pass --gpu {best.name})"]
+    free = devices.free_vram_gib()
+    if free is not None and free < best.memory.resident_gib:
+        lines.append(f"  warning: {best.name} keeps up to {best.memory.resident_gib:g} GiB on the GPU, {free:.1f} GiB "
+                     "is free now (other processes?): pass --resident-gib to stream more weights")
+    return lines
+
+
+def _host_line(artifacts: Path) -> str:
+    memory, disk = devices.host_memory_gib(), devices.free_disk_gib(artifacts)
+    ram = f"RAM {memory[0]:.1f} GiB ({memory[1]:.1f} available)" if memory else "RAM unknown"
+    space = f"{disk:.1f} GiB free for {artifacts}" if disk is not None else f"free disk for {artifacts} unknown"
+    return f"host: {ram}, {space}"
 
 
 def _gpu_line(gpu: devices.Gpu | None) -> str:
     if gpu is None:
         return "GPU: no CUDA GPU (torch.cuda.is_available() is False)"
-    return f"GPU: {gpu.name}, compute capability {gpu.compute_capability}, {gpu.vram_gib:.1f} GiB"
+    free, driver = devices.free_vram_gib(), devices.driver_version()
+    return (f"GPU: {gpu.name}, compute capability {gpu.compute_capability}, {gpu.vram_gib:.1f} GiB"
+            + (f" ({free:.1f} free)" if free is not None else "") + f", driver {driver or 'unknown'}")
 
 
 def _artifact_lines(artifacts: Path) -> list[str]:
