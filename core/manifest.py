@@ -48,12 +48,21 @@ def write_atomic(path: Path, data: dict) -> None:
 
 
 def remove_dead_temps(folder: Path) -> list[Path]:
-    """Delete the temporary files in `folder` whose writing process is gone; a live writer's stay (two
-    builds into one folder), this process's included."""
+    """Delete the temporary files of atomic writes in `folder` whose writing process is gone; a live
+    writer's stay (two builds into one folder), this process's included."""
+    return remove_dead_writers(folder, TMP_NAME, own_alive=True)
+
+
+def remove_dead_writers(folder: Path, name: re.Pattern, own_alive: bool) -> list[Path]:
+    """Delete the entries of `folder` (not folders) whose name matches `name`, whose group "pid" names the
+    process writing them, once that process is gone; `own_alive=False`: this process's count as stale."""
     removed = []
-    for entry in sorted(Path(folder).glob(f".*{TMP_SUFFIX}")):
-        found = TMP_NAME.fullmatch(entry.name)
-        if found is None or _alive(int(found["pid"])) or not entry.is_file():
+    for entry in sorted(Path(folder).iterdir()) if Path(folder).is_dir() else ():
+        found = name.fullmatch(entry.name)
+        if found is None or entry.is_dir():
+            continue
+        pid = int(found["pid"])
+        if (own_alive if pid == os.getpid() else _alive(pid)):
             continue
         try:
             entry.unlink(missing_ok=True)
@@ -64,15 +73,15 @@ def remove_dead_temps(folder: Path) -> list[Path]:
 
 
 def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
-    except (ProcessLookupError, OverflowError, ValueError):
+    except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:
         return True  # another user's process
-    return pid > 0
+    return True
 
 
 def read_manifest(path: Path, fix: str) -> dict:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ltx_trt.core.errors import UserError
+from ltx_trt.core.manifest import remove_dead_writers
 
 HINT = "pass --output with the name of a regular file (replaced) or a new one, in a writable folder"
 NOT_REGULAR = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
@@ -45,17 +46,8 @@ def partial_name(target: Path, pid: int) -> Path:
 
 def remove_stale(target: Path) -> list[Path]:
     """Remove `target`'s partial files whose writer is gone (or is this process: it writes one at a time)."""
-    pattern = re.compile(rf"\.{re.escape(target.name)}\.(\d+)\.partial{re.escape(target.suffix)}")
-    removed = []
-    for entry in target.parent.iterdir() if target.parent.is_dir() else ():
-        found = pattern.fullmatch(entry.name)
-        if found and not _alive(int(found[1])) and not entry.is_dir():
-            try:
-                entry.unlink(missing_ok=True)
-            except PermissionError:
-                continue  # another user's, in a shared folder: theirs to remove
-            removed.append(entry)
-    return removed
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.(?P<pid>\d+)\.partial{re.escape(target.suffix)}")
+    return remove_dead_writers(target.parent, pattern, own_alive=False)
 
 
 @contextmanager
@@ -76,18 +68,6 @@ def partial_file(path: Path) -> Iterator[Path]:
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0 or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, OverflowError):
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
 
 
 @contextmanager
