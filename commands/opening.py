@@ -20,7 +20,7 @@ from ltx_trt.core.calibration import FORMATS_WITH_INPUT_SCALES, calibration_dir,
 from ltx_trt.core.dtypes import torch_dtype
 from ltx_trt.core.errors import UserError
 from ltx_trt.core.plan import ACTIVATIONS, Graph
-from ltx_trt.core.source import calibrate_command, compile_cache_dir
+from ltx_trt.core.source import TINY_ID, calibrate_command, compile_cache_dir, export_command
 from ltx_trt.model.files import ModelFiles
 from ltx_trt.model.quantized_weights import amax_reader, graph_reader
 from ltx_trt.model.text_parts import folder_reader
@@ -36,6 +36,15 @@ class Opened:
     executor: object  # runtime.executors.Executor
     device: torch.device
     activation_bytes: int | None  # device memory the executor reserved for activations (None: unknown)
+
+
+def model_files(profile, source, artifacts) -> ModelFiles:
+    """The model's opened files (configs and dims; weights stay memory-mapped and unread); the tiny model
+    must have been generated (by export) first."""
+    if source.model_id == TINY_ID and not source.checkpoint.is_file():
+        raise UserError(f"the tiny model is not generated yet ({source.checkpoint.parent} is empty)",
+                        f"run: {export_command(profile.flags, source.model_id, None, artifacts)}")
+    return ModelFiles(source)
 
 
 def open_executor(kind: str, request, files: ModelFiles, graphs: list[Graph]) -> Opened:

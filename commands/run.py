@@ -9,15 +9,11 @@ pipeline serves all three. Imports core, model, runtime and the other command mo
 from pathlib import Path
 from typing import Callable
 
-from ltx_trt.commands.artifacts import export_command
 from ltx_trt.commands.choice import choose_executor
-from ltx_trt.commands.opening import chained, open_executor
+from ltx_trt.commands.opening import chained, model_files, open_executor
 from ltx_trt.commands.request import RunRequest, check_output
 from ltx_trt.commands.verify import suggestion
-from ltx_trt.core.errors import UserError
 from ltx_trt.core.plan import physical, profile_graphs
-from ltx_trt.core.source import TINY_ID
-from ltx_trt.model.files import ModelFiles
 from ltx_trt.runtime import devices
 from ltx_trt.runtime.pipeline import BucketGraphs, generate, tokenize
 from ltx_trt.runtime.progress import Progress
@@ -26,7 +22,7 @@ from ltx_trt.runtime.progress import Progress
 def run(request: RunRequest, log: Callable[[str], None] = print) -> Path:
     """Generate the clip of `request` into request.output; returns its path."""
     check_output(request.output)
-    files = _model_files(request)
+    files = model_files(request.profile, request.source, request.artifacts)
     graphs = BucketGraphs.select(profile_graphs(request.profile, files.dims), request.bucket)
     kind, why = choose_executor(request.executor, request.profile, devices.cuda_gpu())
     log(f"executor: {kind} ({why})")
@@ -47,11 +43,3 @@ def run(request: RunRequest, log: Callable[[str], None] = print) -> Path:
         opened.executor.save_runtime_cache()  # TensorRT-RTX: the next run skips kernel compilation
     log(progress.summary(path))
     return path
-
-
-def _model_files(request: RunRequest) -> ModelFiles:
-    """The model's opened files (configs and dims; weights stay memory-mapped and unread)."""
-    if request.source.model_id == TINY_ID and not request.source.checkpoint.is_file():
-        raise UserError(f"the tiny model is not generated yet ({request.source.checkpoint.parent} is empty)",
-                        f"run: {export_command(request.profile.flags, request.source, request.artifacts)}")
-    return ModelFiles(request.source)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ltx_trt.commands import artifacts as stored
+from ltx_trt.commands.opening import model_files
 from ltx_trt.core import source as layout
 from ltx_trt.core.backends import PIP_INSTALL
 from ltx_trt.core.components import COMPONENTS
@@ -29,11 +30,10 @@ from ltx_trt.core.errors import UserError
 from ltx_trt.core.manifest import MANIFEST_NAME, sha256_file, write_atomic
 from ltx_trt.core.plan import Graph, physical, profile_graphs
 from ltx_trt.core.profiles import Profile
-from ltx_trt.core.source import TINY_ID, ModelSource, engines_dir
+from ltx_trt.core.source import ModelSource, engines_dir
 from ltx_trt.core.tolerances import RELATIVE_L2, graph_key
 from ltx_trt.core.trust import Verifier
 from ltx_trt.export.reference import read_reference
-from ltx_trt.model.files import ModelFiles
 from ltx_trt.runtime import devices
 
 RECORD_NAME = "verify.json"  # engines/: {"engine_manifests": [sha256 of each manifest.json that passed]}
@@ -72,7 +72,7 @@ def verify(profile: Profile, source: ModelSource, artifacts: Path, components: t
     unknown = sorted(set(components) - set(COMPONENTS))
     if unknown:
         raise UserError(f"unknown component {unknown[0]!r}", f"choose from: {', '.join(COMPONENTS)}")
-    files = _model_files(profile, source, artifacts)
+    files = model_files(profile, source, artifacts)
     graphs = [g for g in physical(profile_graphs(profile, files.dims)) if not components or g.component in components]
     fingerprint = files.checkpoint.header.fingerprint
     export = stored.check_onnx(artifacts, source, profile, fingerprint, graphs)
@@ -104,13 +104,6 @@ def suggestion(profile: Profile, source: ModelSource, artifacts: Path) -> str | 
         return None
     command = layout.verify_command(profile.flags, source.model_id, source.checkpoint, artifacts, source.gemma)
     return f"these engines have not been checked on a GPU against the export's references yet: {command}"
-
-
-def _model_files(profile: Profile, source: ModelSource, artifacts: Path) -> ModelFiles:
-    if source.model_id == TINY_ID and not source.checkpoint.is_file():
-        raise UserError(f"the tiny model is not generated yet ({source.checkpoint.parent} is empty)",
-                        f"run: {layout.export_command(profile.flags, TINY_ID, None, artifacts)}")
-    return ModelFiles(source)
 
 
 def _references(export: stored.Artifacts, graphs: list[Graph]) -> dict[str, Path | None]:
