@@ -23,6 +23,7 @@ class ModelSource:
     checkpoint: Path
     gemma: Path
     upsampler: Path
+    distilled_lora: Path | None = None  # the official stage-2 LoRA of the dev pipelines (None: not known)
 
 
 def tiny_dir(artifacts: Path) -> Path:
