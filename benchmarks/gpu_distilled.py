@@ -146,10 +146,11 @@ def timed_step_class(executor: TimedExecutor, timeline: Timeline):
             executor.clock.pairs.append((f"step {self.graph_key.rsplit('.', 1)[-1]}", start, executor.clock.stamp()))
             executor.active = False
 
-        def capture(self) -> None:
+        def capture(self, pool=None) -> None:
+            stage = timeline.label  # captured inside its stage, after the first (eager) step
             timeline.mark("cuda-graph capture")
-            super().capture()
-            timeline.mark("setup")
+            super().capture(pool)
+            timeline.mark(stage)
 
     return TimedStep
 

@@ -19,6 +19,9 @@ from ltx_trt.runtime.pipeline import BucketGraphs, generate, tokenize
 from ltx_trt.runtime.progress import Progress
 
 
+CAPTURABLE = ("tensorrt", "torch")  # executors whose step can be recorded in a CUDA graph (ONNX Runtime's cannot)
+
+
 def run(request: RunRequest, log: Callable[[str], None] = print) -> Path:
     """Generate the clip of `request` into request.output; returns its path."""
     check_output(request.output)
@@ -38,7 +41,7 @@ def run(request: RunRequest, log: Callable[[str], None] = print) -> Path:
         executor = chained(opened, request, files, graphs.all(), log)
         tokens = tokenize(request.source.gemma, request.prompt, log)
     path = generate(tokens, request.seed, request.output, graphs=graphs, bucket=request.bucket, config=files.config,
-                    executor=executor, device=opened.device, cuda_graphs=kind == "tensorrt", progress=progress)
+                    executor=executor, device=opened.device, cuda_graphs=kind in CAPTURABLE, progress=progress)
     if kind == "tensorrt":
         opened.executor.save_runtime_cache()  # TensorRT-RTX: the next run skips kernel compilation
     log(progress.summary(path))

@@ -15,11 +15,13 @@ from ltx_trt.runtime.step import Step
 
 
 def denoise(step: Step, generator: torch.Generator, clean: dict[str, torch.Tensor | None],
-            progress: Callable[[int, int], None] | None = None) -> dict[str, torch.Tensor]:
+            progress: Callable[[int, int], None] | None = None,
+            capture: Callable[[Step, int], None] | None = None) -> dict[str, torch.Tensor]:
     """Run one stage in place; returns the final (1, N, 128) latents (the step's own buffers).
 
     clean: per modality the (1, N, 128) latent to start from (stage 2: upsampled video, stage-1
-    audio), or None for an empty latent (stage 1). The step may be captured (Step.capture) already.
+    audio), or None for an empty latent (stage 1). `capture(step, remaining)` is called after the first
+    step, which runs eagerly: it may capture the step (runtime/capture.py) for the remaining ones.
     """
     scale = step.tables.sigmas[:1]  # noise scale = first sigma: 1.0, or 0.909375 for stage 2
     for m in MODALITIES:  # order matters: one generator, video first
@@ -28,6 +30,8 @@ def denoise(step: Step, generator: torch.Generator, clean: dict[str, torch.Tenso
     step.reset()
     for i in range(step.num_steps):
         step()
+        if i == 0 and capture is not None and step.graph is None:
+            capture(step, step.num_steps - 1)
         if progress is not None:
             progress(i + 1, step.num_steps)
     return {m: step.latent(m) for m in MODALITIES}

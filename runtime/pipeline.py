@@ -19,6 +19,7 @@ from ltx_trt.core import shapes
 from ltx_trt.core.plan import Graph
 from ltx_trt.core.profiles import Bucket
 from ltx_trt.runtime import media, rope, sampling
+from ltx_trt.runtime.capture import Captures
 from ltx_trt.runtime.executors import Executor, allocate
 from ltx_trt.runtime.loop import denoise
 from ltx_trt.runtime.progress import Progress
@@ -85,7 +86,9 @@ def generate(tokens: dict[str, torch.Tensor], seed: int, output: Path, *, graphs
 
     With `release`, each graph is released from the executor once the run is done with it (text graphs
     after encoding, the transformer and its weights after stage 2, ...), so that later stages have the
-    memory; pass False to keep everything for another call.
+    memory; pass False to keep everything for another call. With `cuda_graphs` (an executor whose calls
+    can be captured, on CUDA), a stage's steps after the first run as a CUDA graph where that repays
+    (runtime/capture.py).
     """
     done = executor.release if release else (lambda keys: None)
     progress = progress or Progress(device=device)
@@ -117,17 +120,16 @@ def denoised_latents(tokens: dict[str, torch.Tensor], seed: int, *, graphs: Buck
     stages = [Step(graph, executor, sigmas, device)
               for graph, sigmas in zip((graphs.stage1, graphs.stage2), sampling.distilled_sigma_values())]
     for step in stages:
-        if cuda_graphs:
-            step.capture()  # before its inputs are set: the warm-up step may leave garbage
         _set_inputs(step, text, config, bucket.fps)
+    capture = Captures(device, progress.log) if cuda_graphs else None
     generator = sampling.new_generator(seed, device)
     with progress.stage("stage 1", f"half size, {stages[0].num_steps} steps"):
-        low = denoise(stages[0], generator, {"video": None, "audio": None}, progress.step)
+        low = denoise(stages[0], generator, {"video": None, "audio": None}, progress.step, capture)
     with progress.stage("upsample", "x2 latent upsampler"):
         upsampled = _upsample(executor, graphs.upsampler, low["video"], device)
     done([graphs.upsampler.key])
     with progress.stage("stage 2", f"full size, {stages[1].num_steps} steps"):
-        full = denoise(stages[1], generator, {"video": upsampled, "audio": low["audio"]}, progress.step)
+        full = denoise(stages[1], generator, {"video": upsampled, "audio": low["audio"]}, progress.step, capture)
     done([graphs.stage1.key, graphs.stage2.key])
     return full
 

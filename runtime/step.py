@@ -3,7 +3,7 @@
 `Step` owns the graph's I/O buffers (named by the ONNX I/O names), the sampler scratch, the sigma
 tables and the step index, all on one device. The step reads sigma through the device-side index
 and writes everything in place, so the same function runs eagerly or is captured once in a CUDA
-graph and replayed for every step with no host sync. Imports torch and ltx_trt.core / runtime only.
+graph after its first eager step and replayed for the others with no host sync. Imports torch and ltx_trt.core / runtime only.
 """
 
 import torch
@@ -72,20 +72,16 @@ class Step:
             sampling.euler_step_(tokens, x0, self.divisor, self.dt, scratch, self.reciprocal)
         self.index.add_(1)
 
-    def capture(self) -> None:
-        """Record `advance` into a CUDA graph. Call before the state is set: it runs one warm-up step.
-
-        The warm-up (on a side stream, as PyTorch requires) lets cuBLAS and TensorRT do their lazy
-        initialisation outside the capture; it leaves garbage in the state, and the index is reset.
+    def capture(self, pool=None) -> None:
+        """Record `advance` into a CUDA graph (allocations in `pool`, a torch.cuda.graph_pool_handle shared
+        by every capture of a run, or a private one). Call after an eager step of this stage: that step
+        did the lazy initialisation (cuBLAS handles, TensorRT contexts, compiled kernels) that must not
+        happen inside a capture, so no warm-up forward is spent. Recording executes nothing: the state
+        and the index are left as they are, and the next call replays the graph.
         """
         if self.device.type != "cuda":
             raise RuntimeError("CUDA graphs need a CUDA device; run the step eagerly instead")
-        side = torch.cuda.Stream(self.device)
-        side.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(side):
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=pool):
             self.advance()
-        torch.cuda.current_stream(self.device).wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.advance()
-        self.reset()
+        self.graph = graph

@@ -6,6 +6,7 @@ import torch
 
 from ltx_trt.core import shapes
 from ltx_trt.core.plan import Graph
+from ltx_trt.runtime.capture import Captures
 from ltx_trt.runtime.loop import denoise
 from ltx_trt.runtime.step import Step
 
@@ -69,9 +70,9 @@ def test_step_index_and_sigma_live_on_the_device_and_advance():
     assert [s[1] for s in seen] == [s[2] for s in seen] == torch.tensor(SIGMAS[:-1]).tolist()
 
 
-def _run_stage(step: Step) -> dict:
+def _run_stage(step: Step, capture=None) -> dict:
     generator = torch.Generator(device=step.device).manual_seed(10)
-    return {m: t.clone() for m, t in denoise(step, generator, {"video": None, "audio": None}).items()}
+    return {m: t.clone() for m, t in denoise(step, generator, {"video": None, "audio": None}, None, capture).items()}
 
 
 @pytest.mark.gpu
@@ -80,7 +81,22 @@ def test_cuda_graph_replay_equals_the_eager_step_bit_for_bit():
     cuda = torch.device("cuda")
     eager = _run_stage(Step(tiny_graph(), InPlaceExecutor(), SIGMAS, cuda))
     captured = Step(tiny_graph(), InPlaceExecutor(), SIGMAS, cuda)
-    captured.capture()
-    replayed = _run_stage(captured)
+    replayed = _run_stage(captured, Captures(cuda, lambda line: None))  # step 1 eager, 7 replays
+    assert captured.graph is not None
+    short = Step(tiny_graph(), InPlaceExecutor(), SIGMAS[-4:], cuda)  # 3 steps: 2 left after the first
+    _run_stage(short, Captures(cuda, lambda line: None))
+    assert short.graph is None
     assert all(torch.equal(eager[m], replayed[m]) for m in ("video", "audio"))
     assert not torch.equal(eager["video"], torch.zeros_like(eager["video"]))
+
+
+def test_a_stage_is_captured_only_when_enough_steps_are_left_to_repay_it():
+    """The capture hook runs once, after the first (eager) step, with the count of steps left; Captures
+    declines below MIN_REMAINING_STEPS and on the CPU (no CUDA graphs there)."""
+    calls = []
+    step = Step(tiny_graph(), InPlaceExecutor(), SIGMAS, torch.device("cpu"))
+    _run_stage(step, lambda s, remaining: calls.append((s.index.item(), remaining)))
+    assert calls == [(1, 7)]
+    cpu = Captures(torch.device("cpu"), lambda line: None)
+    cpu(step, 7)
+    assert step.graph is None and cpu.seconds == {}
