@@ -33,7 +33,8 @@ def tiny_dir(artifacts: Path) -> Path:
 def tiny_source(artifacts: Path) -> ModelSource:
     folder = tiny_dir(artifacts)
     return ModelSource(TINY_ID, folder / "ltx-2.3-tiny.safetensors", folder / "gemma-3-tiny",
-                       folder / "ltx-2.3-spatial-upscaler-x2-tiny.safetensors")
+                       folder / "ltx-2.3-spatial-upscaler-x2-tiny.safetensors",
+                       distilled_lora=folder / "ltx-2.3-distilled-lora-tiny.safetensors")
 
 
 def resolve(model: str | None, checkpoint: Path | None, gemma: Path | None, upsampler: Path | None,

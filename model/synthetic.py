@@ -68,8 +68,9 @@ def random_tensor(key: str, shape: tuple, seed: int, device: torch.device | str 
 
 
 def write_safetensors(path: Path, table: dict[str, tuple], metadata: dict, dtype: torch.dtype, seed: int,
-                      progress=None) -> None:
-    """Write `table` (key -> (shape, ...)) as a safetensors file, generating one tensor at a time."""
+                      progress=None, generate=random_tensor) -> None:
+    """Write `table` (key -> (shape, ...)) as a safetensors file, generating one tensor at a time
+    (`generate(key, shape, seed)`, float32)."""
     keys = sorted(table)
     itemsize = torch.tensor([], dtype=dtype).element_size()
     header, offset = {"__metadata__": metadata}, 0
@@ -83,7 +84,7 @@ def write_safetensors(path: Path, table: dict[str, tuple], metadata: dict, dtype
     with tmp.open("wb") as f:
         f.write(struct.pack("<Q", len(raw)) + raw)
         for i, key in enumerate(keys):
-            tensor = random_tensor(key, table[key][0], seed).to(dtype).contiguous()
+            tensor = generate(key, table[key][0], seed).to(dtype).contiguous()
             f.write(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
             if progress:
                 progress(i + 1, len(keys), key)
@@ -136,3 +137,42 @@ def _official_tensors(format: str, weight: torch.Tensor, input_amax: float) -> d
     packed, scale, global_scale = quantize.quantize_nvfp4(weight)
     return {"weight": quantize.swap_nibbles(packed), "weight_scale": quantize.tile_scales(scale),
             "weight_scale_2": global_scale, "input_scale": torch.tensor(input_amax / quantize.NVFP4_GLOBAL)}
+
+
+# The official LoRAs name a pair `diffusion_model.<module>.lora_A.weight` / `.lora_B.weight` (ComfyUI's naming, which
+# ltx-trainer writes too); ltx-core's LTXV_LORA_COMFY_RENAMING_MAP drops the prefix, so bare `<module>.lora_A.weight`
+# keys load as well. No alpha tensors: the delta is B @ A, times the strength.
+OFFICIAL_LORA_PREFIX = "diffusion_model."
+LORA_B_SCALE = 0.2  # a delta of about a fifth of a random weight: visible in the outputs, the model stays O(1)
+
+
+def lora_tensor_table(config: dict, rank: int, prefix: str = OFFICIAL_LORA_PREFIX) -> dict[str, tuple]:
+    """file key -> (shape, target module key) of a LoRA on every Linear of the transformer, as the official
+    distilled LoRA (ltx-2.3-22b-distilled-lora-384: 1660 pairs = 48 blocks x 34 + 28 outside the blocks, rank
+    min(384, out, in)): A `[min(rank, out, in), in]`, B `[out, min(rank, out, in)]`."""
+    with torch.device("meta"):
+        model = components.transformer(config)
+    table = {}
+    for name, param in model.named_parameters():
+        if not name.endswith(".weight") or param.ndim != 2:
+            continue
+        out, inner = param.shape
+        low = min(rank, out, inner)
+        module = name.removesuffix(".weight")
+        table[f"{prefix}{module}.lora_A.weight"] = ((low, inner), name)
+        table[f"{prefix}{module}.lora_B.weight"] = ((out, low), name)
+    return table
+
+
+def lora_tensor(key: str, shape: tuple, seed: int) -> torch.Tensor:
+    """A LoRA factor: A like a random weight (~1/sqrt(in)), B smaller (LORA_B_SCALE / sqrt(rank))."""
+    values = random_tensor(key, shape, seed)
+    return values * LORA_B_SCALE if key.endswith(".lora_B.weight") else values
+
+
+def write_lora(path: Path, config: dict, *, rank: int, seed: int, prefix: str = OFFICIAL_LORA_PREFIX,
+               dtype: torch.dtype = torch.bfloat16) -> None:
+    """A seeded LoRA for the transformer `config` describes, one tensor generated and written at a time:
+    official key naming by default; `prefix=""` gives the bare ltx-core module names ltx-core also reads."""
+    table = lora_tensor_table(config, rank, prefix)
+    write_safetensors(path, table, {"rank": str(rank)}, dtype, seed, generate=lora_tensor)

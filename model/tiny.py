@@ -1,4 +1,4 @@
-"""The embedded tiny model: a seeded LTX-2.3 checkpoint, x2 upsampler and Gemma-3 folder, made locally.
+"""The embedded tiny model: a seeded LTX-2.3 checkpoint, x2 upsampler, distilled LoRA and Gemma-3 folder, made locally.
 
 Same key layout and structural config as the 22B release, tiny widths and depths; nothing is ever
 downloaded. Generated once into a folder (atomically: a `.partial` folder renamed when complete).
@@ -12,8 +12,11 @@ from pathlib import Path
 from ltx_trt.model import ltx23_config
 
 TINY_GEMMA_HIDDEN, TINY_GEMMA_LAYERS = 64, 4
-GENERATOR_VERSION = 1  # bump when the tiny model's contents change
+GENERATOR_VERSION = 2  # bump when the tiny model's contents change (2: the distilled LoRA)
 SEED = 0
+# the stage-2 LoRA of the dev pipelines, as ltx-2.3-22b-distilled-lora-384.safetensors: every transformer Linear
+DISTILLED_LORA = "ltx-2.3-distilled-lora-tiny.safetensors"
+DISTILLED_LORA_RANK = 8
 
 
 def ensure_tiny_model(folder: Path, log=print) -> None:
@@ -44,4 +47,5 @@ def write_tiny_model(folder: Path) -> None:
                                    model_version=ltx23_config.MODEL_VERSION)
     synthetic.write_upsampler_checkpoint(folder / "ltx-2.3-spatial-upscaler-x2-tiny.safetensors",
                                          ltx23_config.TINY_UPSAMPLER_CONFIG, seed=SEED)
+    synthetic.write_lora(folder / DISTILLED_LORA, ltx23_config.tiny_config(), rank=DISTILLED_LORA_RANK, seed=SEED)
     write_tiny_gemma(folder / "gemma-3-tiny", seed=SEED)
