@@ -17,6 +17,11 @@ from ltx_trt.core.profiles import Bucket, Profile
 from ltx_trt.core.shapes import ChainWeights, ModelDims, TensorSpec
 
 ACTIVATIONS = {name: p.activations for name, p in PRECISIONS.items()}  # precision -> activation dtype
+# Batches of the guided stage-1 graphs (`<bucket>.guided<B>`: one row per guidance pass, all passes of a step in one
+# call), the pass counts of the official dev defaults (ltx-pipelines 1.0.0): hq = conditional + negative +
+# modality-isolated (STG scale 0), two-stage = conditional + negative + STG + modality-isolated. Stage 2 of the dev
+# pipelines is unguided and runs the `<bucket>.stage2` graph; the distilled pipeline runs no guided graph.
+GUIDED_BATCHES = (3, 4)
 
 
 @dataclass(frozen=True)
@@ -24,7 +29,7 @@ class Graph:
     """One static-shape graph: component + variant (bucket and stage) + its I/O."""
 
     component: str
-    variant: str  # "" for shape-independent components, else "<bucket>" or "<bucket>.stage1"
+    variant: str  # "" for shape-independent components, else "<bucket>", "<bucket>.stage1" or "<bucket>.guided4"
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     precision: str  # the profile's precision for this component (core/precision.py)
@@ -64,14 +69,21 @@ def chain_weights(layout: ChainWeights, precision: str, component: str) -> Chain
     return layout
 
 
-def transformer_graph(dims: ModelDims, grid: shapes.Grid, variant: str, precision: dict) -> Graph:
-    """The logical transformer graph of one stage (what the step runs) and its parts."""
+def transformer_graph(dims: ModelDims, grid: shapes.Grid, variant: str, precision: dict,
+                      guided: int | None = None) -> Graph:
+    """The logical transformer graph of one stage (what the step runs) and its parts; `guided`: the batch of a
+    guided graph (shapes.transformer_specs), None: the batch-1 graph without perturbation masks."""
     dtype = ACTIVATIONS[precision["transformer"]]
     weights = chain_weights(dims.transformer, precision["transformer"], "transformer")
     parts = tuple(dataclasses.replace(_graph("transformer", f"{variant}.{part}", shapes.transformer_part_specs(
-        dims, grid, dtype, part, weights), precision, grid), weights=weights) for part in _part_names(weights))
-    logical = _graph("transformer", variant, shapes.transformer_specs(dims, grid, dtype), precision, grid)
+        dims, grid, dtype, part, weights, guided), precision, grid), weights=weights) for part in _part_names(weights))
+    logical = _graph("transformer", variant, shapes.transformer_specs(dims, grid, dtype, guided), precision, grid)
     return dataclasses.replace(logical, parts=parts, weights=weights)
+
+
+def guided_variant(bucket: str, batch: int) -> str:
+    """The variant of a bucket's guided graph of `batch` rows: `transformer.<bucket>.guided<batch>` is its key."""
+    return f"{bucket}.guided{batch}"
 
 
 def text_encoder_graph(dims: ModelDims, precision: dict) -> Graph:
@@ -101,6 +113,7 @@ def bucket_graphs(bucket: Bucket, dims: ModelDims, precision: dict) -> list[Grap
     return [
         transformer_graph(dims, low, f"{name}.stage1", p),
         transformer_graph(dims, full, f"{name}.stage2", p),
+        *(transformer_graph(dims, low, guided_variant(name, b), p, guided=b) for b in GUIDED_BATCHES),
         _graph("upsampler", name, shapes.upsampler_specs(low, d["upsampler"]), p, low),
         _graph("video_decoder", name, shapes.video_decoder_specs(full, d["video_decoder"]), p, full),
         _graph("audio_decoder", name, shapes.audio_decoder_specs(full, d["audio_decoder"]), p, full),

@@ -19,6 +19,10 @@ AUDIO_LATENTS_PER_SECOND = 25  # 16 kHz / hop 160 / 4x latent downsampling
 VOCODER_SAMPLES_PER_MEL_FRAME = 160
 OUTPUT_SAMPLE_RATE = 48_000
 TIME_SCALE, SPACE_SCALE = 8, 32  # video VAE compression
+# The attention a guidance pass may skip, as ltx-core's PerturbationType values in its declaration order: the
+# rows of a guided graph's `perturbation_masks` (blocks, 4, batch), 0 where batch row b skips that attention in
+# that block, else 1 (what ltx-core's BatchedPerturbationConfig.mask gives).
+PERTURBATIONS = ("skip_a2v_cross_attn", "skip_v2a_cross_attn", "skip_video_self_attn", "skip_audio_self_attn")
 
 
 @dataclass(frozen=True)
@@ -162,20 +166,28 @@ def connector_specs(dims: ModelDims, dtype: str) -> tuple[list[TensorSpec], list
              _f("audio_context", (1, CONTEXT_TOKENS, dims.audio_dim), dtype)])
 
 
-def transformer_specs(dims: ModelDims, grid: Grid, dtype: str) -> tuple[list[TensorSpec], list[TensorSpec]]:
+def transformer_specs(dims: ModelDims, grid: Grid, dtype: str,
+                      guided: int | None = None) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    """(inputs, outputs) of the logical transformer graph. `guided`: the batch of a guided graph (one row per
+    guidance pass; its `perturbation_masks` say which attention each row skips per block), None: batch 1.
+
+    The RoPE tables stay batch 1 in both (every row has the same positions): ltx-core's split RoPE reshapes
+    by the table's batch, so the guided block part expands them to the batch (model/transformer_parts.py).
+    """
     nv, na = grid.video_tokens, grid.audio_tokens
+    b = guided or 1
     half_cross = dims.audio_cross_dim // 2
     inputs = [
-        _f("video_tokens", (1, nv, VIDEO_LATENT_CHANNELS), dtype),
-        _f("audio_tokens", (1, na, AUDIO_LATENT_CHANNELS * AUDIO_MEL_BINS), dtype),
-        TensorSpec("video_timesteps", (1, nv), "float32"),  # sigma x denoise mask, per token
-        TensorSpec("audio_timesteps", (1, na), "float32"),
-        TensorSpec("video_sigma", (1,), "float32"),
-        TensorSpec("audio_sigma", (1,), "float32"),
-        _f("video_context", (1, CONTEXT_TOKENS, dims.video_dim), dtype),
-        _f("audio_context", (1, CONTEXT_TOKENS, dims.audio_dim), dtype),
+        _f("video_tokens", (b, nv, VIDEO_LATENT_CHANNELS), dtype),
+        _f("audio_tokens", (b, na, AUDIO_LATENT_CHANNELS * AUDIO_MEL_BINS), dtype),
+        TensorSpec("video_timesteps", (b, nv), "float32"),  # sigma x denoise mask, per token
+        TensorSpec("audio_timesteps", (b, na), "float32"),
+        TensorSpec("video_sigma", (b,), "float32"),
+        TensorSpec("audio_sigma", (b,), "float32"),
+        _f("video_context", (b, CONTEXT_TOKENS, dims.video_dim), dtype),
+        _f("audio_context", (b, CONTEXT_TOKENS, dims.audio_dim), dtype),
     ]
-    # RoPE tables (B, heads, tokens, head_dim / 2), computed on the host by the reference code.
+    # RoPE tables (1, heads, tokens, head_dim / 2), computed on the host by the reference code.
     rope = {
         "video_rope": (dims.video_heads, nv, dims.video_head_dim // 2),
         "audio_rope": (dims.audio_heads, na, dims.audio_head_dim // 2),
@@ -184,8 +196,12 @@ def transformer_specs(dims: ModelDims, grid: Grid, dtype: str) -> tuple[list[Ten
     }
     for prefix, shape in rope.items():
         inputs += [_f(f"{prefix}_cos", (1, *shape), dtype), _f(f"{prefix}_sin", (1, *shape), dtype)]
-    outputs = [_f("video_velocity", (1, nv, VIDEO_LATENT_CHANNELS), dtype),
-               _f("audio_velocity", (1, na, AUDIO_LATENT_CHANNELS * AUDIO_MEL_BINS), dtype)]
+    if guided:
+        if dims.transformer is None:
+            raise ValueError("guided transformer graphs need ModelDims.transformer (the block count)")
+        inputs.append(_f("perturbation_masks", (dims.transformer.blocks, len(PERTURBATIONS), b), dtype))
+    outputs = [_f("video_velocity", (b, nv, VIDEO_LATENT_CHANNELS), dtype),
+               _f("audio_velocity", (b, na, AUDIO_LATENT_CHANNELS * AUDIO_MEL_BINS), dtype)]
     return inputs, outputs
 
 
@@ -222,31 +238,37 @@ def _weight_specs(params, dtype: str) -> list[TensorSpec]:
     return [TensorSpec(WEIGHT_PREFIX + name, tuple(shape), own or dtype) for name, shape, own in params]
 
 
-def transformer_part_specs(dims: ModelDims, grid: Grid, dtype: str, part: str, weights: ChainWeights | None = None):
+def transformer_part_specs(dims: ModelDims, grid: Grid, dtype: str, part: str, weights: ChainWeights | None = None,
+                           guided: int | None = None):
     """(inputs, outputs) of one part of the block-chained transformer (see runtime/chain.py).
 
     pre: the logical graph's latents, timesteps, sigmas -> hidden states and AdaLN tensors;
     block (and block_<format>, quantized): hidden states + AdaLN tensors + contexts + RoPE tables + one
     block's weights -> hidden states; post: hidden states + embedded timesteps -> velocities. Parameters
     are `weight.*` inputs throughout; `weights` (default dims.transformer) says which are quantized.
+    `guided` (a batch, see transformer_specs): activations of that batch, and the block parts take
+    `perturbation_mask` (4, batch), their block's row of the logical `perturbation_masks`.
     """
     w = weights or dims.transformer
     if w is None:
         raise ValueError("transformer graphs need ModelDims.transformer (the checkpoint's weight layout)")
-    logical_in, logical_out = transformer_specs(dims, grid, dtype)
+    logical_in, logical_out = transformer_specs(dims, grid, dtype, guided)
+    b = guided or 1
     tokens = {"video": grid.video_tokens, "audio": grid.audio_tokens}
     width = {"video": dims.video_dim, "audio": dims.audio_dim}
-    hidden = {m: _f(f"{m}_hidden", (1, tokens[m], width[m]), dtype) for m in MODALITIES}
+    hidden = {m: _f(f"{m}_hidden", (b, tokens[m], width[m]), dtype) for m in MODALITIES}
     ada = []
     for m in MODALITIES:
         for field, size in _ada_widths(w, m).items():
-            ada.append(_f(f"{m}_{field}", (1, tokens[m] if field == "ada_timesteps" else 1, size), dtype))
-    embedded = [_f(f"{m}_embedded_timestep", (1, tokens[m], width[m]), dtype) for m in MODALITIES]
+            ada.append(_f(f"{m}_{field}", (b, tokens[m] if field == "ada_timesteps" else 1, size), dtype))
+    embedded = [_f(f"{m}_embedded_timestep", (b, tokens[m], width[m]), dtype) for m in MODALITIES]
     if part == "pre":
         return list(logical_in[:6]) + _weight_specs(w.params(part), dtype), [*hidden.values(), *ada, *embedded]
     if part in w.block_parts():
         outputs = [_f(f"{m}_hidden_out", hidden[m].shape, dtype) for m in MODALITIES]
-        return [*hidden.values(), *ada, *logical_in[6:], *_weight_specs(w.params(part), dtype)], outputs
+        shared = [s for s in logical_in[6:] if s.name != "perturbation_masks"]  # contexts, RoPE tables
+        mask = [_f("perturbation_mask", (len(PERTURBATIONS), b), dtype)] if guided else []
+        return [*hidden.values(), *ada, *shared, *mask, *_weight_specs(w.params(part), dtype)], outputs
     if part == "post":
         return [*hidden.values(), *embedded, *_weight_specs(w.params(part), dtype)], logical_out
     raise ValueError(f"unknown transformer part {part!r}; expected pre, {', '.join(w.block_parts())} or post")

@@ -15,7 +15,7 @@ from ltx_core.model.transformer import rope as ltx_rope
 from ltx_trt.core.components import MODALITIES
 from ltx_trt.core.dtypes import torch_dtype
 from ltx_trt.core.plan import Graph
-from ltx_trt.core.shapes import WEIGHT_PREFIX
+from ltx_trt.core.shapes import PERTURBATIONS, WEIGHT_PREFIX
 from ltx_trt.model import components, transformer_parts
 from ltx_trt.model.graph_modules import ComponentModel
 from ltx_trt.model.loading import KEY_MAPS, key_mapping, quantized_keys
@@ -76,9 +76,24 @@ def wrap(model: torch.nn.Module, graph: Graph) -> torch.nn.Module:
     return transformer_parts.wrap_part(model, graph)
 
 
+# What the rows of a guided graph's example inputs skip, row b taking entry b mod 4: the conditional pass, STG
+# (self-attention), modality-isolated (A<->V cross-attention), negative; from 3 rows every mask type holds 0 and 1.
+EXAMPLE_SKIPS = ((), ("skip_video_self_attn", "skip_audio_self_attn"), ("skip_a2v_cross_attn", "skip_v2a_cross_attn"),
+                 ())
+
+
+def example_masks(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """`perturbation_mask` (4, B), or `perturbation_masks` (blocks, 4, B) with every block alike, per EXAMPLE_SKIPS."""
+    batch = shape[-1]
+    mask = torch.tensor([[0.0 if t in EXAMPLE_SKIPS[b % len(EXAMPLE_SKIPS)] else 1.0 for b in range(batch)]
+                         for t in PERTURBATIONS], dtype=dtype)
+    return mask.expand(shape).clone()
+
+
 def example_inputs(model: torch.nn.Module, graph: Graph, seed: int) -> list[torch.Tensor]:
-    """One part's inputs: random activations, sigmas in (0.05, 0.95) with matching timesteps, real RoPE
-    tables for the graph's grid, and the model's own weights (block 0 for the block part)."""
+    """One part's inputs: random activations, sigmas in (0.05, 0.95) with matching timesteps (every batch row
+    alike, as in a guided step), real RoPE tables for the graph's grid, the model's own weights (block 0 for the
+    block part), and for a guided block masks in which every attention type is skipped by some rows only."""
     generator = torch.Generator().manual_seed(seed)
     part = transformer_parts.part_of(graph)
     weight = example_reader(transformer_parts.model_reader(model), graph.weights, model.patchify_proj.weight.dtype)
@@ -96,6 +111,8 @@ def example_inputs(model: torch.nn.Module, graph: Graph, seed: int) -> list[torc
             out.append(weight(part, 0, spec.name[len(WEIGHT_PREFIX):]).detach())
         elif spec.name in tables:
             out.append(tables[spec.name])
+        elif spec.name.startswith("perturbation_mask"):
+            out.append(example_masks(spec.shape, dtype))
         elif spec.name.endswith(("_sigma", "_timesteps")):
             out.append(sigma[modality].expand(spec.shape).to(dtype).clone())
         else:

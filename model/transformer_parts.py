@@ -2,7 +2,8 @@
 
 pre runs ltx-core's two args preprocessors (patchify + the AdaLN embeddings of the timesteps and
 sigmas); block runs one ltx-core transformer block (all 48 share its graph: the runtime binds block
-i's weights); post runs ltx-core's output head. Chained (runtime/chain.py) they compute what the
+i's weights; a guided graph's block also takes which attention each batch row skips, as a tensor);
+post runs ltx-core's output head. Chained (runtime/chain.py) they compute what the
 whole model computes. Parameters are graph inputs bound for the call (graph_modules.PartGraph), so an
 exported part holds no weight at all: engines stay small and build in seconds whatever the model size, and one
 copy of the weights (the checkpoint) serves every bucket and stage. DESIGN.md says why.
@@ -13,7 +14,7 @@ import contextlib
 from typing import Callable
 
 import torch
-from ltx_core.guidance.perturbations import BatchedPerturbationConfig
+from ltx_core.guidance.perturbations import BatchedPerturbationConfig, PerturbationType
 from ltx_core.model.transformer.attention import AttentionFunction, PytorchAttention
 from ltx_core.model.transformer.modality import Modality
 from ltx_core.model.transformer.transformer_args import TransformerArgs
@@ -22,7 +23,7 @@ from ltx_trt.core.checkpoint import Header
 from ltx_trt.core.components import MODALITIES
 from ltx_trt.core.plan import Graph
 from ltx_trt.core.precision import Quantization
-from ltx_trt.core.shapes import WEIGHT_PREFIX, ChainWeights
+from ltx_trt.core.shapes import PERTURBATIONS, WEIGHT_PREFIX, ChainWeights
 from ltx_trt.model import components
 from ltx_trt.model.graph_modules import PartGraph
 from ltx_trt.model.loading import KEY_MAPS, key_mapping
@@ -110,12 +111,55 @@ class _Block(torch.nn.Module):
     def forward(self, video_hidden, audio_hidden, v_ada, v_prompt, v_cross_ss, v_cross_gate, a_ada, a_prompt,
                 a_cross_ss, a_cross_gate, video_context, audio_context, v_cos, v_sin, a_cos, a_sin, vx_cos, vx_sin,
                 ax_cos, ax_sin):
-        video = _args(video_hidden, video_context, v_ada, v_prompt, v_cross_ss, v_cross_gate, (v_cos, v_sin),
-                      (vx_cos, vx_sin))
-        audio = _args(audio_hidden, audio_context, a_ada, a_prompt, a_cross_ss, a_cross_gate, (a_cos, a_sin),
-                      (ax_cos, ax_sin))
-        video, audio = self.block(video=video, audio=audio, perturbations=BatchedPerturbationConfig.empty(1))
-        return video.x, audio.x
+        return _run_block(self.block, BatchedPerturbationConfig.empty(1), video_hidden, audio_hidden, v_ada, v_prompt,
+                          v_cross_ss, v_cross_gate, a_ada, a_prompt, a_cross_ss, a_cross_gate, video_context,
+                          audio_context, v_cos, v_sin, a_cos, a_sin, vx_cos, vx_sin, ax_cos, ax_sin)
+
+
+class TensorPerturbations:
+    """ltx-core's BatchedPerturbationConfig as its transformer block uses it, answered from a graph input:
+    `mask` (len(PERTURBATIONS), batch), 0 where a row skips that attention (in the block it is fed to).
+
+    Every question about the batch answers "some rows, not all", so the block always takes ltx-core's own
+    per-row path (`out * mask + v * (1 - mask)` in self-attention, `* mask` on the A<->V cross-attention):
+    a row of ones is the plain block, a zero is that row's perturbed pass, whatever the mask holds at run time.
+    """
+
+    def __init__(self, mask: torch.Tensor) -> None:
+        self.mask = mask
+
+    def mask_like(self, perturbation_type: PerturbationType, block: int, values: torch.Tensor) -> torch.Tensor:
+        row = self.mask[PERTURBATIONS.index(perturbation_type.value)]  # (batch,)
+        return row.to(values.dtype).view(row.shape[0], *([1] * (values.ndim - 1)))
+
+    def any_in_batch(self, perturbation_type: PerturbationType, block: int) -> bool:
+        return True
+
+    def all_in_batch(self, perturbation_type: PerturbationType, block: int) -> bool:
+        return False
+
+
+class _GuidedBlock(_Block):
+    """The block of a guided graph: _Block's inputs at batch B, then `perturbation_mask` (4, B). The RoPE tables
+    (the last eight activations) arrive at batch 1 and are expanded here: ltx-core's split RoPE reshapes the
+    queries by the table's batch."""
+
+    def forward(self, *inputs):
+        *activations, perturbation_mask = inputs
+        batch = activations[0].shape[0]
+        tables = [t.expand(batch, *t.shape[1:]) for t in activations[-8:]]
+        return _run_block(self.block, TensorPerturbations(perturbation_mask), *activations[:-8], *tables)
+
+
+def _run_block(block, perturbations, video_hidden, audio_hidden, v_ada, v_prompt, v_cross_ss, v_cross_gate, a_ada,
+               a_prompt, a_cross_ss, a_cross_gate, video_context, audio_context, v_cos, v_sin, a_cos, a_sin, vx_cos,
+               vx_sin, ax_cos, ax_sin):
+    video = _args(video_hidden, video_context, v_ada, v_prompt, v_cross_ss, v_cross_gate, (v_cos, v_sin),
+                  (vx_cos, vx_sin))
+    audio = _args(audio_hidden, audio_context, a_ada, a_prompt, a_cross_ss, a_cross_gate, (a_cos, a_sin),
+                  (ax_cos, ax_sin))
+    video, audio = block(video=video, audio=audio, perturbations=perturbations)
+    return video.x, audio.x
 
 
 def _args(x, context, ada, prompt, cross_ss, cross_gate, rope, cross_rope) -> TransformerArgs:
@@ -149,7 +193,8 @@ def wrap_part(model: torch.nn.Module, graph: Graph) -> PartGraph:
         block = model.transformer_blocks[0]
         if part != "block":  # its Linears quantized: a copy of the skeleton block with QuantLinears
             block = quantized_block(block, graph.weights.quantization)
-        return PartGraph(_Block(block), block, names).eval()
+        guided = any(s.name == "perturbation_mask" for s in graph.inputs)
+        return PartGraph((_GuidedBlock if guided else _Block)(block), block, names).eval()
     return PartGraph(_Pre(model) if part == "pre" else _Post(model), model, names).eval()
 
 

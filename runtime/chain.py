@@ -2,8 +2,9 @@
 
 `BlockChain` (transformer) and `TextChain` (Gemma-3) are executors: asked to run their logical graph
 (core/plan.py), they run its three physical parts through the inner executor (TensorRT engines,
-ONNX Runtime sessions or torch modules), binding block i's weights from a WeightStore and swapping
-two hidden-state buffers between blocks. Every intermediate buffer is allocated once, when the chain
+ONNX Runtime sessions or torch modules), binding block i's weights from a WeightStore (and, for a guided
+graph, row i of its `perturbation_masks` as the block's `perturbation_mask`) and swapping two hidden-state
+buffers between blocks. Every intermediate buffer is allocated once, when the chain
 is made; the WeightStore is made by `make_store` on the chain's first run and closed when its graphs
 are released, so that the text encoder's and the transformer's weights are never on the device
 together. Other graphs pass straight through to the inner executor. Imports torch and ltx_trt.core / runtime only.
@@ -35,6 +36,7 @@ class _Buffers:
         self.pre, self.post = graph.part("pre"), graph.part("post")
         self.blocks = _block_parts(graph)  # block i -> the part graph that runs it (plain or quantized)
         self.keys = [p.key for p in graph.parts]
+        self.guided = any(s.name == "perturbation_masks" for s in graph.inputs)  # (blocks, 4, batch)
         self.carried = allocate(self.pre.outputs, device)  # hidden states, AdaLN tensors, embedded timesteps
         self.spare = {m: torch.zeros_like(self.carried[f"{m}_hidden"]) for m in MODALITIES}
 
@@ -64,8 +66,10 @@ class BlockChain:
         current = {m: carried[f"{m}_hidden"] for m in MODALITIES}
         other = dict(chain.spare)
         for i, block in enumerate(chain.blocks):
-            feeds = _pick(block, {**inputs, **carried, **{f"{m}_hidden": current[m] for m in MODALITIES}},
-                          self.store.block(i))
+            available = {**inputs, **carried, **{f"{m}_hidden": current[m] for m in MODALITIES}}
+            if chain.guided:  # block i's masks (4, batch): a view into the caller's buffer, same address every step
+                available["perturbation_mask"] = inputs["perturbation_masks"][i]
+            feeds = _pick(block, available, self.store.block(i))
             self.inner.run(block.key, feeds, {f"{m}_hidden_out": other[m] for m in MODALITIES})
             self.store.done(i)
             current, other = other, current

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from ltx_trt.cli import main
 from ltx_trt.core import shapes
 from ltx_trt.core.errors import UserError
+from ltx_trt.core.plan import GUIDED_BATCHES
 from ltx_trt.core.profiles import load_profile, with_precision
 from ltx_trt.runtime import devices
 
@@ -216,7 +217,8 @@ def test_doctor_reports_the_machine_and_the_artifacts(linked, monkeypatch):
     out = result.output
     assert "GPU: no CUDA GPU" in out and "profile: none fits (no CUDA GPU)" in out
     assert "  tensorrt_rtx: " in out and "  tensorrt: " in out and "  onnxruntime: " in out and "  torch: " in out
-    graphs = 4 + 9 * 2  # text encoder parts, connector; per bucket 3 transformer parts x 2 stages + 3 decoders
+    # text encoder parts, connector; per bucket 3 transformer parts x (2 stages + the guided graphs) + 3 decoders
+    graphs = 4 + (3 * (2 + len(GUIDED_BATCHES)) + 3) * 2
     assert f"tiny/{PROFILE}: onnx {graphs} graphs; engines {graphs} (tensorrt_rtx 1.7.1, compute capability 8.9)" in out
 
 

@@ -10,9 +10,14 @@ from click.testing import CliRunner
 from ltx_trt.cli import main
 from ltx_trt.core.components import COMPONENTS
 from ltx_trt.core.manifest import sha256_file
+from ltx_trt.core.plan import GUIDED_BATCHES
 from ltx_trt.core.profiles import load_profile
 from ltx_trt.export.checks import FORBIDDEN_OPS, op_counts
 from tests.reference import read_reference
+
+# the text encoder's pre, block, post and the connector, then per bucket: the transformer's pre, block, post for
+# each stage and each guided batch, the upsampler and the two decoders
+GRAPHS_PER_BUCKET = 3 * (2 + len(GUIDED_BATCHES)) + 3
 
 
 def test_tiny_export_writes_every_component_and_a_manifest(tiny_export):
@@ -21,7 +26,7 @@ def test_tiny_export_writes_every_component_and_a_manifest(tiny_export):
     profile = load_profile("rtx4090")
     assert manifest["model_id"] == "tiny" and manifest["profile"] == "rtx4090" and not manifest["partial"]
     assert {g["component"] for g in manifest["graphs"].values()} == set(COMPONENTS)
-    assert len(manifest["graphs"]) == 4 + 9 * len(profile.buckets)  # text encoder and transformers: pre, block, post
+    assert len(manifest["graphs"]) == 4 + GRAPHS_PER_BUCKET * len(profile.buckets)
     assert manifest["checkpoint"]["model_version"].startswith("2.3") and len(manifest["checkpoint"]["sha256"]) == 64
     for key, entry in manifest["graphs"].items():
         path = folder / entry["file"]
@@ -66,4 +71,4 @@ def test_unknown_component_is_a_user_error(tiny_export):
 @pytest.mark.parametrize("profile", ["rtx3060"])
 def test_profiles_with_one_bucket_export_only_that_bucket(tiny_export, profile):
     manifest = json.loads((tiny_export(profile) / "tiny" / profile / "onnx" / "manifest.json").read_text())
-    assert len(manifest["graphs"]) == 4 + 9
+    assert len(manifest["graphs"]) == 4 + GRAPHS_PER_BUCKET

@@ -39,7 +39,7 @@ class PartsExecutor:
     post writes the hidden state's first channel into the velocity. Records (part, marker pointer)."""
 
     def __init__(self):
-        self.calls, self.released = [], []
+        self.calls, self.released, self.masks = [], [], []
 
     def release(self, keys):
         self.released += keys
@@ -47,6 +47,8 @@ class PartsExecutor:
     def run(self, key, inputs, outputs):
         part = key.rsplit(".", 1)[-1]
         self.calls.append((part, inputs[MARKER].data_ptr() if part == "block" else None))
+        if part == "block":
+            self.masks.append(inputs.get("perturbation_mask"))
         if part not in ("pre", "block", "post"):
             return
         for m in ("video", "audio"):
@@ -80,6 +82,29 @@ def test_blocks_run_in_order_each_with_its_own_weights():
     assert markers == [chain.store.block(i)[MARKER].data_ptr() for i in range(BLOCKS)]
     assert len(set(markers)) == BLOCKS
     assert torch.all(outputs["video_velocity"] == sum(range(1, BLOCKS + 1)))  # 1 + 2 + ... + BLOCKS
+
+
+def test_guided_blocks_get_their_row_of_the_masks_as_a_view_at_a_fixed_address(new_storage_watch):
+    graph = transformer_graph(DIMS, GRID, "tiny.guided3", {"transformer": "fp32"}, guided=3)
+    inner = PartsExecutor()
+    chain = BlockChain(inner, [graph], lambda: WeightStore(LAYOUT, _read, torch.float32, torch.device("cpu")),
+                       BLOCKS, torch.device("cpu"))
+    inputs, outputs = allocate(graph.inputs, "cpu"), allocate(graph.outputs, "cpu")
+    masks = inputs["perturbation_masks"]  # (blocks, 4, 3)
+    masks.copy_(torch.arange(masks.numel()).reshape(masks.shape) % 2)
+    chain.run(graph.key, inputs, outputs)
+    known = [*inputs.values(), *outputs.values(), *chain.buffer_tensors()]
+    known += [t for i in range(BLOCKS) for t in chain.store.block(i).values()]
+    known += [t for part in chain.store.parts.values() for t in part.values()]
+    with new_storage_watch(known) as watch:
+        chain.run(graph.key, inputs, outputs)
+    assert watch.new == []
+    first, second = inner.masks[:BLOCKS], inner.masks[BLOCKS:]
+    for i, (a, b) in enumerate(zip(first, second)):
+        assert a.shape == (4, 3) and torch.equal(a, masks[i]) and a.data_ptr() == b.data_ptr() == masks[i].data_ptr()
+    plain = PartsExecutor()
+    _run(_chain(plain))
+    assert plain.masks == [None] * BLOCKS  # the batch-1 graph's blocks take no mask
 
 
 def test_other_graphs_pass_through_to_the_inner_executor():

@@ -1,5 +1,5 @@
 from ltx_trt.core import shapes
-from ltx_trt.core.plan import physical, profile_graphs
+from ltx_trt.core.plan import GUIDED_BATCHES, physical, profile_graphs
 from ltx_trt.core.profiles import load_profile
 from ltx_trt.model import gemma_synthetic
 from ltx_trt.model.ltx23_config import full_config
@@ -44,14 +44,17 @@ def test_profile_plan_has_one_graph_per_component_and_shape():
     keys = [g.key for g in profile_graphs(profile, FULL)]
     assert keys[:2] == ["text_encoder", "connector"]
     assert "transformer.768x512-5s.stage1" in keys and "transformer.1280x704-10s.stage2" in keys
-    assert len(keys) == len(set(keys)) == 2 + 5 * len(profile.buckets)
+    assert "transformer.768x512-5s.guided4" in keys and "transformer.1280x704-10s.guided3" in keys
+    # per bucket: two stages, the guided graphs, upsampler and two decoders
+    assert len(keys) == len(set(keys)) == 2 + (2 + len(GUIDED_BATCHES) + 3) * len(profile.buckets)
     parts = [g.key for g in physical(profile_graphs(profile, FULL))]  # chained models as pre, blocks, post
     # FP8: blocks 2-45 run the quantized block graph, blocks 0-1 and 46-47 the bf16 one
     assert {"transformer.768x512-5s.stage1.block", "transformer.768x512-5s.stage1.block_fp8"} <= set(parts)
     assert "transformer.768x512-5s.stage1" not in parts
     assert "text_encoder.block_int4" in parts and "text_encoder" not in parts  # every Gemma layer INT4
-    # text encoder: pre, block_int4, post; connector; per bucket: two stages of pre, block, block_fp8, post + 3
-    assert len(parts) == len(set(parts)) == 4 + (2 * 4 + 3) * len(profile.buckets)
+    # text encoder: pre, block_int4, post; connector; per bucket: two stages and the guided graphs of pre, block,
+    # block_fp8, post + 3
+    assert len(parts) == len(set(parts)) == 4 + ((2 + len(GUIDED_BATCHES)) * 4 + 3) * len(profile.buckets)
 
 
 def test_fp8_block_takes_fp8_weights_with_their_scales_and_bf16_biases():
