@@ -146,10 +146,10 @@ def timed_step_class(executor: TimedExecutor, timeline: Timeline):
             executor.clock.pairs.append((f"step {self.graph_key.rsplit('.', 1)[-1]}", start, executor.clock.stamp()))
             executor.active = False
 
-        def capture(self, pool=None) -> None:
+        def capture(self) -> None:
             stage = timeline.label  # captured inside its stage, after the first (eager) step
             timeline.mark("cuda-graph capture")
-            super().capture(pool)
+            super().capture()
             timeline.mark(stage)
 
     return TimedStep

@@ -16,12 +16,15 @@ import torch
 
 from ltx_trt.commands import artifacts as stored
 from ltx_trt.commands.memory import weight_budget
+from ltx_trt.commands.request import RunRequest
 from ltx_trt.core.calibration import FORMATS_WITH_INPUT_SCALES, calibration_dir, check_calibration
 from ltx_trt.core.dtypes import torch_dtype
 from ltx_trt.core.errors import UserError
+from ltx_trt.core.pipelines import GUIDED, LoraSpec
 from ltx_trt.core.plan import ACTIVATIONS, Graph
 from ltx_trt.core.source import TINY_ID, calibrate_command, compile_cache_dir, export_command
 from ltx_trt.model.files import ModelFiles
+from ltx_trt.model.lora import lora_reader
 from ltx_trt.model.quantized_weights import amax_reader, graph_reader
 from ltx_trt.model.text_parts import folder_reader
 from ltx_trt.model.transformer_parts import checkpoint_reader
@@ -54,21 +57,58 @@ def open_executor(kind: str, request, files: ModelFiles, graphs: list[Graph]) ->
     return {"tensorrt": _tensorrt, "onnxruntime": _onnxruntime, "torch": _torch}[kind](request, files, graphs)
 
 
-def chained(opened: Opened, request, files: ModelFiles, graphs: list[Graph], log: Callable[[str], None]):
+def chained(opened: Opened, request: RunRequest, files: ModelFiles, graphs: list[Graph], log: Callable[[str], None]):
     """The text encoder's and the transformer's chains over the opened executor, their weights in the
-    graphs' layout (quantized at pack time where the file is plain), resident or streamed per the profile
-    (each packed on first use and dropped after its stage)."""
+    graphs' layout (quantized at pack time where the file is plain; LoRAs merged before that), resident or
+    streamed per the profile (each packed on first use and dropped after its stage). Each set of weights a
+    stage runs on (the distilled LoRA's strength differs per stage) gets a chain of its own, stacked."""
     device = opened.device
     budget = weight_budget(request.profile, graphs, opened.activation_bytes) if device.type == "cuda" else None
-    layout = next(g.weights for g in graphs if g.component == "transformer" and g.weights is not None)
+    transformers = [g for g in graphs if g.component == "transformer"]
+    layout = next(g.weights for g in transformers if g.weights is not None)
     dtype = torch_dtype(ACTIVATIONS[request.profile.precision["transformer"]])
-    read = graph_reader(checkpoint_reader(files.checkpoint), layout, files.stored_quantization, dtype,
-                        _input_amax(request, files, layout))
-    transformer = block_chain(opened.executor, graphs, layout, read, dtype, device, budget, log)
+    executor = opened.executor
+    for stage_graphs, loras in _weight_sets(request, transformers):
+        read = _merged_reader(files, loras, dtype, device, log)
+        read = graph_reader(read, layout, files.stored_quantization, dtype, _input_amax(request, files, layout))
+        executor = block_chain(executor, stage_graphs, layout, read, dtype, device, budget, log)
     text = next(g for g in graphs if g.component == "text_encoder")
     dtype = torch_dtype(ACTIVATIONS[request.profile.precision["text_encoder"]])
     read = graph_reader(folder_reader(files, dtype), text.weights, None, dtype)
-    return text_chain(transformer, text, text.weights, files.dims.sliding_layers, read, dtype, device, budget, log)
+    return text_chain(executor, text, text.weights, files.dims.sliding_layers, read, dtype, device, budget, log)
+
+
+def _weight_sets(request: RunRequest, transformers: list[Graph]) -> list[tuple[list[Graph], tuple[LoraSpec, ...]]]:
+    """(transformer graphs, the LoRAs merged into the weights they run on), one entry per set of weights:
+    the distilled pipeline runs both stages on the user's LoRAs; the dev pipelines' stage 1 adds the
+    distilled LoRA at its stage-1 strength (hq) or not at all (two-stage), stage 2 at its stage-2 strength."""
+    loras = tuple(request.loras)
+    if request.pipeline not in GUIDED:
+        return [(transformers, loras)]
+    first, second = request.distilled_lora_strengths
+    distilled = lambda strength: () if strength is None else (LoraSpec(request.distilled_lora, strength),)  # noqa: E731
+    stage2 = [g for g in transformers if g.variant.endswith(".stage2")]
+    stage1 = [g for g in transformers if g not in stage2]
+    return [(stage1, loras + distilled(first)), (stage2, loras + distilled(second))]
+
+
+def _merged_reader(files: ModelFiles, loras: tuple[LoraSpec, ...], dtype, device, log) -> Callable:
+    """The checkpoint's transformer reader, with `loras` merged into the weights it returns (ltx-core's
+    apply_loras, on the run's device), reported once the weights are packed."""
+    read = checkpoint_reader(files.checkpoint)
+    if not loras:
+        return read
+    merge = lora_reader(read, list(loras), files.dims.transformer, files.stored_quantization, dtype=dtype,
+                        device=device)
+
+    def reading(part: str, block: int, name: str):
+        weight = merge(part, block, name)
+        if len(merge.merged) == len(merge.targets) and not reported:
+            reported.append(log(merge.report()))
+        return weight
+
+    reported: list = []
+    return reading
 
 
 def _input_amax(request, files: ModelFiles, layout) -> Callable | None:

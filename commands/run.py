@@ -13,9 +13,11 @@ from ltx_trt.commands.choice import choose_executor
 from ltx_trt.commands.opening import chained, model_files, open_executor
 from ltx_trt.commands.request import RunRequest, check_output
 from ltx_trt.commands.verify import suggestion
-from ltx_trt.core.plan import physical, profile_graphs
-from ltx_trt.runtime import devices
-from ltx_trt.runtime.pipeline import BucketGraphs, generate, tokenize
+from ltx_trt.core.errors import UserError
+from ltx_trt.core.plan import GUIDED_BATCHES, physical, profile_graphs
+from ltx_trt.runtime import devices, sampling
+from ltx_trt.runtime.guided import Guiders
+from ltx_trt.runtime.pipeline import BucketGraphs, Guidance, generate, tokenize
 from ltx_trt.runtime.progress import Progress
 
 
@@ -26,7 +28,9 @@ def run(request: RunRequest, log: Callable[[str], None] = print) -> Path:
     """Generate the clip of `request` into request.output; returns its path."""
     check_output(request.output)
     files = model_files(request.profile, request.source, request.artifacts)
-    graphs = BucketGraphs.select(profile_graphs(request.profile, files.dims), request.bucket)
+    guiders = _guiders(request)
+    batch = None if guiders is None else guided_batch(len(guiders.passes()))
+    graphs = BucketGraphs.select(profile_graphs(request.profile, files.dims), request.bucket, batch)
     kind, why = choose_executor(request.executor, request.profile, devices.cuda_gpu())
     log(f"executor: {kind} ({why})")
     b = request.bucket
@@ -40,9 +44,29 @@ def run(request: RunRequest, log: Callable[[str], None] = print) -> Path:
         progress.device = opened.device
         executor = chained(opened, request, files, graphs.all(), log)
         tokens = tokenize(request.source.gemma, request.prompt, log)
+        guidance = None if guiders is None else Guidance(
+            guiders, tokenize(request.source.gemma, request.negative_prompt, log),
+            sampling.scheduler_sigma_values(request.steps))
     path = generate(tokens, request.seed, request.output, graphs=graphs, bucket=request.bucket, config=files.config,
-                    executor=executor, device=opened.device, cuda_graphs=kind in CAPTURABLE, progress=progress)
+                    executor=executor, device=opened.device, cuda_graphs=kind in CAPTURABLE, progress=progress,
+                    guidance=guidance)
     if kind == "tensorrt":
         opened.executor.save_runtime_cache()  # TensorRT-RTX: the next run skips kernel compilation
     log(progress.summary(path))
     return path
+
+
+def _guiders(request: RunRequest) -> Guiders | None:
+    """The guided stage 1's guiders (None: the distilled pipeline); hq's res_2s sampler is not here yet."""
+    if request.pipeline == "distilled":
+        return None
+    if request.pipeline != "two-stage":
+        raise UserError(f"the {request.pipeline} pipeline is not available yet (its res_2s sampler is being ported)",
+                        "use --pipeline two-stage (TI2VidTwoStagesPipeline) for the dev checkpoint")
+    return Guiders.of(request.video_guider, request.audio_guider)
+
+
+def guided_batch(passes: int) -> int:
+    """The batch of the guided graph that runs `passes` guidance passes: the smallest one planned that holds
+    them (unused rows repeat the conditional pass)."""
+    return min(b for b in GUIDED_BATCHES if b >= passes)

@@ -23,7 +23,7 @@ def denoise(step: Step, generator: torch.Generator, clean: dict[str, torch.Tenso
     audio), or None for an empty latent (stage 1). `capture(step, remaining)` is called after the first
     step, which runs eagerly: it may capture the step (runtime/capture.py) for the remaining ones.
     """
-    scale = step.tables.sigmas[:1]  # noise scale = first sigma: 1.0, or 0.909375 for stage 2
+    scale = step.noise_scale  # 1.0 for stage 1, 0.909375 (the first sigma) for stage 2
     for m in MODALITIES:  # order matters: one generator, video first
         noise = sampling.draw_noise_(generator, step.x0[m])
         sampling.noise_(step.latent(m), noise, clean[m], scale)

@@ -1,9 +1,12 @@
-"""The body of `ltx-trt run`: encode text, denoise, upsample, denoise, decode, mux (the distilled pipeline).
+"""The body of `ltx-trt run`: encode text, denoise, upsample, denoise, decode, mux.
 
 Mirrors ltx-pipelines' DistilledPipeline for text-to-video: one generator seeded with the seed, stage 1
 at half size (8 steps), x2 latent upsampling, stage 2 at full size (3 steps) from the upsampled video
-and the stage-1 audio, then the video and audio decoders and an mp4. The executor holds the math;
-the denoising buffers are allocated before the first step. Imports torch, ltx-core's tokenizer and
+and the stage-1 audio, then the video and audio decoders and an mp4. With `Guidance`, stage 1 is that
+of TI2VidTwoStagesPipeline instead: the prompt and the negative prompt encoded, LTX2Scheduler's sigmas,
+every guidance pass of a step in one batched call (runtime/guided.py); its stage 2 is the distilled
+one on the stage-2 weights (the executor's chain binds them). The executor holds the math; the
+denoising buffers are allocated before the first step. Imports torch, ltx-core's tokenizer and
 patchifiers, and runtime only.
 """
 
@@ -20,6 +23,7 @@ from ltx_trt.core.plan import Graph
 from ltx_trt.core.profiles import Bucket
 from ltx_trt.runtime import media, rope, sampling
 from ltx_trt.runtime.capture import Captures
+from ltx_trt.runtime.guided import GuidedStep, Guiders
 from ltx_trt.runtime.executors import Executor, allocate
 from ltx_trt.runtime.loop import denoise
 from ltx_trt.runtime.progress import Progress
@@ -37,19 +41,36 @@ class BucketGraphs:
     upsampler: Graph
     video_decoder: Graph
     audio_decoder: Graph
+    guided: Graph | None = None  # the dev pipelines' stage 1 (batched guidance passes), in place of stage1
 
     @classmethod
-    def select(cls, graphs: list[Graph], bucket: Bucket) -> "BucketGraphs":
+    def select(cls, graphs: list[Graph], bucket: Bucket, guided_batch: int | None = None) -> "BucketGraphs":
         by_key = {g.key: g for g in graphs}
         name = bucket.name
+        guided = None if guided_batch is None else by_key[f"transformer.{name}.guided{guided_batch}"]
         return cls(by_key["text_encoder"], by_key["connector"], by_key[f"transformer.{name}.stage1"],
                    by_key[f"transformer.{name}.stage2"], by_key[f"upsampler.{name}"],
-                   by_key[f"video_decoder.{name}"], by_key[f"audio_decoder.{name}"])
+                   by_key[f"video_decoder.{name}"], by_key[f"audio_decoder.{name}"], guided)
+
+    @property
+    def first(self) -> Graph:
+        """The stage-1 transformer graph the run denoises with."""
+        return self.guided or self.stage1
 
     def all(self) -> list[Graph]:
         """Every graph of the run, in pipeline order."""
-        return [self.text_encoder, self.connector, self.stage1, self.stage2, self.upsampler, self.video_decoder,
+        return [self.text_encoder, self.connector, self.first, self.stage2, self.upsampler, self.video_decoder,
                 self.audio_decoder]
+
+
+@dataclass(frozen=True)
+class Guidance:
+    """Stage 1 of the two-stage dev pipeline: its guiders, the negative prompt's tokens and its sigmas
+    (LTX2Scheduler's for the asked number of steps: sampling.scheduler_sigma_values)."""
+
+    guiders: Guiders
+    negative_tokens: dict[str, torch.Tensor]
+    sigmas: tuple[float, ...]
 
 
 def tokenize(gemma_dir: Path, prompt: str, log: Callable[[str], None] = print) -> dict[str, torch.Tensor]:
@@ -81,19 +102,19 @@ def run_graph(executor: Executor, graph: Graph, inputs: dict[str, torch.Tensor],
 
 def generate(tokens: dict[str, torch.Tensor], seed: int, output: Path, *, graphs: BucketGraphs, bucket: Bucket,
              config: dict, executor: Executor, device: torch.device, cuda_graphs: bool = False,
-             progress: Progress | None = None, release: bool = True) -> Path:
+             progress: Progress | None = None, release: bool = True, guidance: Guidance | None = None) -> Path:
     """Text tokens -> mp4 at `output`. `config` is the checkpoint's architecture config (RoPE settings).
 
     With `release`, each graph is released from the executor once the run is done with it (text graphs
     after encoding, the transformer and its weights after stage 2, ...), so that later stages have the
     memory; pass False to keep everything for another call. With `cuda_graphs` (an executor whose calls
     can be captured, on CUDA), a stage's steps after the first run as a CUDA graph where that repays
-    (runtime/capture.py).
+    (runtime/capture.py). `guidance`: the two-stage dev pipeline's stage 1 (None: the distilled one).
     """
     done = executor.release if release else (lambda keys: None)
     progress = progress or Progress(device=device)
     full = denoised_latents(tokens, seed, graphs=graphs, bucket=bucket, config=config, executor=executor,
-                            device=device, cuda_graphs=cuda_graphs, progress=progress, done=done)
+                            device=device, cuda_graphs=cuda_graphs, progress=progress, done=done, guidance=guidance)
     with progress.stage("video decode"):
         frames = _decode_video(executor, graphs.video_decoder, full["video"], device)
     done([graphs.video_decoder.key])
@@ -110,28 +131,57 @@ def generate(tokens: dict[str, torch.Tensor], seed: int, output: Path, *, graphs
 
 def denoised_latents(tokens: dict[str, torch.Tensor], seed: int, *, graphs: BucketGraphs, bucket: Bucket, config: dict,
                      executor: Executor, device: torch.device, cuda_graphs: bool, progress: Progress,
-                     done: Callable[[list[str]], None]) -> dict[str, torch.Tensor]:
+                     done: Callable[[list[str]], None], guidance: Guidance | None = None) -> dict[str, torch.Tensor]:
     """Text tokens -> the final (1, N, 128) video and audio latents: encode, stage 1, upsample, stage 2."""
-    with progress.stage("text", "Gemma-3 encoder + connector"):
-        hidden = run_graph(executor, graphs.text_encoder, tokens, device)
-        done([graphs.text_encoder.key])  # Gemma's weights leave before the connector's engine loads
-        text = run_graph(executor, graphs.connector, {**hidden, "attention_mask": tokens["attention_mask"]}, device)
-        done([graphs.connector.key])  # and all text weights before the transformer's are packed
-    stages = [Step(graph, executor, sigmas, device)
-              for graph, sigmas in zip((graphs.stage1, graphs.stage2), sampling.distilled_sigma_values())]
-    for step in stages:
+    prompts = [tokens] if guidance is None else [tokens, guidance.negative_tokens]
+    with progress.stage("text", "Gemma-3 encoder + connector" + ("" if guidance is None else ", prompt and negative")):
+        text, *negative = encode_text(executor, graphs, prompts, device, done)
+    first, second = _stages(graphs, executor, device, guidance)
+    for step in (first, second):
         _set_inputs(step, text, config, bucket.fps)
+    if guidance is not None:
+        first.set_contexts(text, negative[0])
     capture = Captures(device, progress.log) if cuda_graphs else None
     generator = sampling.new_generator(seed, device)
-    with progress.stage("stage 1", f"half size, {stages[0].num_steps} steps"):
-        low = denoise(stages[0], generator, {"video": None, "audio": None}, progress.step, capture)
+    with progress.stage("stage 1", _stage_detail("half size", first)):
+        low = denoise(first, generator, {"video": None, "audio": None}, progress.step, capture)
+    first.drop_graph()  # its activations' pool goes back before stage 2 allocates
+    if guidance is not None:
+        done([graphs.first.key])  # the stage-1 weights leave before stage 2's (the distilled LoRA's) are packed
     with progress.stage("upsample", "x2 latent upsampler"):
         upsampled = _upsample(executor, graphs.upsampler, low["video"], device)
     done([graphs.upsampler.key])
-    with progress.stage("stage 2", f"full size, {stages[1].num_steps} steps"):
-        full = denoise(stages[1], generator, {"video": upsampled, "audio": low["audio"]}, progress.step, capture)
-    done([graphs.stage1.key, graphs.stage2.key])
+    with progress.stage("stage 2", _stage_detail("full size", second)):
+        full = denoise(second, generator, {"video": upsampled, "audio": low["audio"]}, progress.step, capture)
+    done([graphs.stage2.key] if guidance is not None else [graphs.first.key, graphs.stage2.key])
     return full
+
+
+def encode_text(executor: Executor, graphs: BucketGraphs, prompts: list[dict[str, torch.Tensor]], device,
+                done: Callable[[list[str]], None]) -> list[dict[str, torch.Tensor]]:
+    """Each prompt's tokens -> its video and audio contexts: Gemma for all, then the connector for all."""
+    hidden = [run_graph(executor, graphs.text_encoder, t, device) for t in prompts]
+    done([graphs.text_encoder.key])  # Gemma's weights leave before the connector's engine loads
+    contexts = [run_graph(executor, graphs.connector, {**h, "attention_mask": t["attention_mask"]}, device)
+                for h, t in zip(hidden, prompts)]
+    done([graphs.connector.key])  # and all text weights before the transformer's are packed
+    return contexts
+
+
+def _stages(graphs: BucketGraphs, executor: Executor, device, guidance: Guidance | None) -> tuple[Step, Step]:
+    """The steps of both stages: distilled sigmas, or the guided stage 1 with the scheduler's."""
+    low, high = sampling.distilled_sigma_values()
+    second = Step(graphs.stage2, executor, high, device)
+    if guidance is None:
+        return Step(graphs.stage1, executor, low, device), second
+    return GuidedStep(graphs.guided, executor, guidance.sigmas, device, guidance.guiders), second
+
+
+def _stage_detail(size: str, step: Step) -> str:
+    if not isinstance(step, GuidedStep):
+        return f"{size}, {step.num_steps} steps"
+    batch = step.inputs["video_tokens"].shape[0]
+    return f"{size}, {step.num_steps} steps, passes {' + '.join(step.rows)} in one batch of {batch}"
 
 
 def _set_inputs(step: Step, text: dict[str, torch.Tensor], config: dict, fps: int) -> None:

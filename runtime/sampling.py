@@ -35,6 +35,14 @@ def distilled_sigma_values() -> tuple[tuple[float, ...], tuple[float, ...]]:
     return tuple(DISTILLED_SIGMA_VALUES), tuple(STAGE_2_DISTILLED_SIGMA_VALUES)
 
 
+def scheduler_sigma_values(steps: int) -> tuple[float, ...]:
+    """The dev pipelines' stage-1 sigmas: ltx-core's LTX2Scheduler for `steps` steps (steps + 1 values,
+    float32, ending at 0), as TI2VidTwoStagesPipeline asks for them (no latent: the default token count)."""
+    from ltx_core.components.schedulers import LTX2Scheduler
+
+    return tuple(LTX2Scheduler().execute(steps=steps).tolist())
+
+
 class SigmaTables(NamedTuple):
     """A schedule as float32 device tables, indexed on the device by the step index."""
 

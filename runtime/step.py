@@ -23,13 +23,19 @@ class Step:
     sigma, and the official x0 blend with the clean latent is the identity.
     """
 
-    def __init__(self, graph: Graph, executor: Executor, sigma_values, device: torch.device) -> None:
+    capturable = True  # whether every step runs the same launches (runtime/capture.py may record them)
+
+    def __init__(self, graph: Graph, executor: Executor, sigma_values, device: torch.device,
+                 noise_scale: float | None = None) -> None:
         device = torch.device(device)
         self.graph_key, self.executor, self.device, self.grid = graph.key, executor, device, graph.grid
         self.inputs = allocate(graph.inputs, device)
         self.outputs = allocate(graph.outputs, device)
         self.tables = sampling.sigma_tables(sigma_values, device)
         self.num_steps = len(sigma_values) - 1
+        # the loop's noise scale: the official stages pass 1.0 (stage 1) or their first sigma (stage 2)
+        first = sigma_values[0] if noise_scale is None else noise_scale
+        self.noise_scale = torch.tensor([first], dtype=torch.float32, device=device)
         self.reciprocal = device.type == "cuda"  # see sampling.velocity_divisors
         self.index = torch.zeros(1, dtype=torch.int64, device=device)  # the step index, on the device
         self.dt = torch.zeros(1, dtype=torch.float32, device=device)
@@ -72,9 +78,9 @@ class Step:
             sampling.euler_step_(tokens, x0, self.divisor, self.dt, scratch, self.reciprocal)
         self.index.add_(1)
 
-    def capture(self, pool=None) -> None:
-        """Record `advance` into a CUDA graph (allocations in `pool`, a torch.cuda.graph_pool_handle shared
-        by every capture of a run, or a private one). Call after an eager step of this stage: that step
+    def capture(self) -> None:
+        """Record `advance` into a CUDA graph (its allocations in the graph's own memory pool until
+        `drop_graph`). Call after an eager step of this stage: that step
         did the lazy initialisation (cuBLAS handles, TensorRT contexts, compiled kernels) that must not
         happen inside a capture, so no warm-up forward is spent. Recording executes nothing: the state
         and the index are left as they are, and the next call replays the graph.
@@ -82,6 +88,10 @@ class Step:
         if self.device.type != "cuda":
             raise RuntimeError("CUDA graphs need a CUDA device; run the step eagerly instead")
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=pool):
+        with torch.cuda.graph(graph):
             self.advance()
         self.graph = graph
+
+    def drop_graph(self) -> None:
+        """Forget the captured graph (its memory pool goes back to the allocator); later calls run eagerly."""
+        self.graph = None

@@ -1,0 +1,138 @@
+"""`ltx-trt run --pipeline two-stage` against ltx-pipelines' own TI2VidTwoStagesPipeline object, on the tiny model.
+
+Same checkpoint, distilled LoRA, user LoRA (on every transformer Linear), seed, guidance values and text
+contexts on both sides; the CPU. Text encoding is the one piece not compared here: ltx-pipelines' ledger
+builds Gemma-3-12B's architecture whatever the folder holds, so the tiny Gemma cannot load there; both
+sides get the same fixed (prompt, negative prompt) contexts instead (the text graphs have their own parity
+tests, tests/export/test_text_graphs.py). Compared: both stages' latents and the decoded frames and
+waveform, bit for bit with the torch executor; the guided stage 1 on the exported ONNX through ONNX
+Runtime within the bf16 tolerance.
+"""
+
+import types
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from ltx_trt.cli import main
+from ltx_trt.core.profiles import load_profile
+from ltx_trt.core.source import tiny_source
+from ltx_trt.model import ltx23_config, synthetic
+from ltx_trt.runtime import media, pipeline
+
+PROFILE = "rtx4090"
+BUCKET = load_profile(PROFILE).buckets[0]
+SEED, STEPS, LORA_STRENGTH = 10, 3, 0.7
+# bf16, as the official pipeline runs (the profile's transformer is FP8, its audio decoder fp32); the tiny transformer has 2 blocks:
+# STG on its last one (the official default, block 28, is beyond it)
+FLAGS = ("--precision", "transformer=bf16", "--precision", "audio_decoder=bf16", "--steps", str(STEPS), "--video-stg-blocks", "1", "--audio-stg-blocks", "1", "--seed", str(SEED))
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_export, tmp_path_factory):
+    """The exported tiny model, a user LoRA on every transformer Linear, and fixed text contexts."""
+    artifacts = tiny_export(PROFILE)
+    lora = tmp_path_factory.mktemp("lora") / "style.safetensors"
+    synthetic.write_lora(lora, ltx23_config.tiny_config(), rank=4, seed=7)
+    generator = torch.Generator().manual_seed(1)
+    contexts = [{"video_context": torch.randn(1, 1024, 64, generator=generator).bfloat16(),
+                 "audio_context": torch.randn(1, 1024, 32, generator=generator).bfloat16()} for _ in range(2)]
+    return types.SimpleNamespace(artifacts=artifacts, source=tiny_source(artifacts), lora=lora, contexts=contexts)
+
+
+def _official(tiny) -> dict:
+    """TI2VidTwoStagesPipeline called as its CLI calls it, stage latents and outputs recorded."""
+    from ltx_core.loader import LTXV_LORA_COMFY_RENAMING_MAP, LoraPathStrengthAndSDOps
+    from ltx_pipelines import ti2vid_two_stages as official
+    from ltx_pipelines.utils.constants import LTX_2_3_PARAMS
+
+    recorded = []
+    denoise = official.denoise_audio_video
+
+    def recording(*args, **kwargs):
+        video, audio = denoise(*args, **kwargs)
+        recorded.extend([video.latent.clone(), audio.latent.clone()])
+        return video, audio
+
+    encoded = [types.SimpleNamespace(video_encoding=c["video_context"], audio_encoding=c["audio_context"])
+               for c in tiny.contexts]
+    lora = lambda path, strength: LoraPathStrengthAndSDOps(str(path), strength, LTXV_LORA_COMFY_RENAMING_MAP)  # noqa
+    guiders = [_with_stg_block(p, 1) for p in (LTX_2_3_PARAMS.video_guider_params, LTX_2_3_PARAMS.audio_guider_params)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(official, "denoise_audio_video", recording)
+        patch.setattr(official, "encode_prompts", lambda prompts, ledger, **kwargs: encoded)
+        if not torch.cuda.is_available():
+            patch.setattr(torch.cuda, "synchronize", lambda *args: None)  # the pipeline syncs between stages
+        src = tiny.source
+        pipe = official.TI2VidTwoStagesPipeline(
+            checkpoint_path=str(src.checkpoint), distilled_lora=[lora(src.distilled_lora, 1.0)],
+            spatial_upsampler_path=str(src.upsampler), gemma_root=str(src.gemma),
+            loras=[lora(tiny.lora, LORA_STRENGTH)], device=torch.device("cpu"))
+        with torch.inference_mode():
+            video, audio = pipe(prompt="unused", negative_prompt="unused", seed=SEED, height=BUCKET.height,
+                                width=BUCKET.width, num_frames=BUCKET.frames, frame_rate=float(BUCKET.fps),
+                                num_inference_steps=STEPS, video_guider_params=guiders[0],
+                                audio_guider_params=guiders[1], images=[])
+            frames = torch.cat(list(video))
+    return {"latents": recorded, "frames": frames, "waveform": audio.waveform}
+
+
+def _with_stg_block(params, block: int):
+    import dataclasses
+
+    return dataclasses.replace(params, stg_blocks=[block])
+
+
+def _ours(tiny, executor: str, tmp_path: Path) -> dict:
+    """`ltx-trt run --pipeline two-stage` through the CLI, stage latents and the muxed streams recorded."""
+    recorded, written = [], {}
+    denoise = pipeline.denoise
+
+    def recording(step, *args, **kwargs):
+        out = denoise(step, *args, **kwargs)
+        recorded.extend([_unpatchified(step, out["video"], "video"), _unpatchified(step, out["audio"], "audio")])
+        return out
+
+    def mp4(path, frames, fps, waveform, rate):
+        written.update(frames=frames.clone(), waveform=waveform.clone())
+        return path
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "denoise", recording)
+        patch.setattr(pipeline, "encode_text", lambda executor, graphs, prompts, device, done: tiny.contexts)
+        patch.setattr(media, "write_mp4", mp4)
+        result = CliRunner().invoke(main, ["run", "--gpu", PROFILE, "--model", "tiny", "--artifacts",
+                                           str(tiny.artifacts), "--executor", executor, "--pipeline", "two-stage",
+                                           "--lora", f"{tiny.lora}:{LORA_STRENGTH}", "--output",
+                                           str(tmp_path / "clip.mp4"), "--prompt", "unused", *FLAGS])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return {"latents": recorded, "output": result.output, **written}
+
+
+def _unpatchified(step, tokens, modality):
+    """(1, N, 128) tokens as the official stage returns its latent: (1, 128, F, H, W) / (1, 8, T, 16)."""
+    from ltx_core.components.patchifiers import AudioPatchifier, VideoLatentPatchifier
+    from ltx_core.types import AudioLatentShape, VideoLatentShape
+
+    grid = step.grid
+    if modality == "video":
+        shape = VideoLatentShape(1, 128, grid.frames, grid.height, grid.width)
+        return VideoLatentPatchifier(1).unpatchify(tokens, output_shape=shape).clone()
+    return AudioPatchifier(1).unpatchify(tokens, output_shape=AudioLatentShape(1, 8, grid.audio_tokens, 16)).clone()
+
+
+def test_two_stage_run_equals_the_official_pipeline_object_bit_for_bit(tiny, tmp_path):
+    official, ours = _official(tiny), _ours(tiny, "torch", tmp_path)
+    names = ["stage-1 video", "stage-1 audio", "stage-2 video", "stage-2 audio"]
+    assert len(ours["latents"]) == len(official["latents"]) == 4
+    for name, a, b in zip(names, ours["latents"], official["latents"]):
+        assert a.shape == b.shape and a.dtype == b.dtype, f"{name}: {a.shape} {a.dtype} vs {b.shape} {b.dtype}"
+        assert torch.equal(a, b), f"{name}: max |diff| {(a.float() - b.float()).abs().max().item()}"
+    assert ours["latents"][2].float().std() > 0.1  # a real trajectory, not zeros
+    assert torch.equal(ours["frames"], official["frames"])
+    waveform = official["waveform"][..., : ours["waveform"].shape[-1]]  # ours ends padded with silence
+    assert torch.equal(ours["waveform"][..., : waveform.shape[-1]], waveform.float())
+    assert "passes conditional + negative + perturbed + isolated in one batch of 4" in ours["output"]
+    assert "LoRAs" in ours["output"] and "merged" in ours["output"]
