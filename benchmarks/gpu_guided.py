@@ -91,11 +91,17 @@ def run_official(setup, sigmas: tuple[float, ...]) -> tuple[float, list]:
                                          AudioPatchifier(1).patchify(audio.latent)]
 
 
-def guided_chain(setup, graph, compiled: bool):
+def guided_parts(setup, graph, compiled: bool) -> dict:
+    """The guided graph's part modules (weightless: kept across rounds, so compilation happens once)."""
     parts = transformer_parts.part_modules(setup.config, [graph])
     for key, module in parts.items():
         if compiled and ".block" in key:
             module.compile()
+    return parts
+
+
+def guided_chain(setup, graph, parts: dict):
+    """A chain over `parts` with its own packed copy of the weights (the official transformer is on the host)."""
     chain = block_chain(TorchExecutor(parts), [graph], setup.layout,
                         transformer_parts.model_reader(setup.models.transformer), setup.dtype, setup.device)
     chain.store = chain.make_store()
@@ -149,17 +155,21 @@ def main() -> None:
     sigmas = sampling.scheduler_sigma_values(LTX_2_3_PARAMS.num_inference_steps)[: args.steps + 1]
     modes = [("ltx-trt eager", False, False)] + ([("ltx-trt cuda-graph", True, False)] if device.type == "cuda" else [])
     modes += [("ltx-trt cuda-graph, compiled blocks", device.type == "cuda", True)] if args.compiled else []
-    chains = {name: guided_chain(setup, graph, compiled) for name, _, compiled in modes}
+    parts = {name: guided_parts(setup, graph, compiled) for name, _, compiled in modes}
     seconds, agreement, flops = {}, {}, {}
-    for rep in range(1 + args.reps):
+    for rep in range(1 + args.reps):  # one copy of the weights on the GPU at a time (38 GiB in bf16)
         free_cache(device)
+        setup.models.transformer.to(device)
         took, reference = run_official(setup, sigmas)
         print(f"rep {rep} official: {took:.3f} s", flush=True)
+        setup.models.transformer.to("cpu")
         if rep:
             seconds.setdefault("official eager", []).append(took)
         for name, cuda_graphs, _ in modes:
             free_cache(device)
-            took, ours = run_ltx_trt(setup, graph, chains[name], sigmas, cuda_graphs, flops)
+            chain = guided_chain(setup, graph, parts[name])
+            took, ours = run_ltx_trt(setup, graph, chain, sigmas, cuda_graphs, flops)
+            del chain
             print(f"rep {rep} {name}: {took:.3f} s", flush=True)
             if rep:
                 seconds.setdefault(name, []).append(took)
