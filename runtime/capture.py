@@ -1,13 +1,15 @@
 """When a stage's denoising steps run as a CUDA graph.
 
 A capture records one step's launches (host time about that of one eager step, plus instantiation)
-and saves, on every replay, what the host spends launching beyond what the GPU spends computing. On
-the H100 (docs/BENCHMARKS.md, issue #15) that saving was 45% of a stage-1 step at 768x512x121 and
-under 2% of a stage-2 step, where the GPU is the bottleneck: a capture repays itself only over
-several remaining steps. The rule is that data: capture when at least MIN_REMAINING_STEPS steps are
-left after the first (eager) one. Each capture has its graph's own memory pool, returned when the
-stage is done (Step.drop_graph): the distilled and two-stage pipelines capture stage 1 only, so a
-pool shared between stages would save nothing. Imports torch and runtime only.
+and saves, on every replay, what the host spends launching beyond what the GPU spends computing:
+much when a call carries little work, nothing once the GPU is the bottleneck. Measured on the H100
+(torch executor, docs/BENCHMARKS.md, issues #15 and #9) at 768x512x121: stage 1 of the distilled
+pipeline (1,536 video tokens per call) steps in 126 ms replayed vs 328 ms eager; stage 2 (6,144
+tokens) in 477 vs 479 ms; the guided stage 1 (4 rows x 1,536 tokens) took 0.65x the official time
+with the capture vs 0.58x without. The rule is that data: capture when a call carries at most
+MAX_TOKENS_PER_CALL video tokens (rows x tokens) and at least MIN_REMAINING_STEPS steps are left after
+the first (eager) one. Each capture has its graph's own memory pool, returned when the stage is done
+(Step.drop_graph). Imports torch and runtime only.
 """
 
 import time
@@ -17,19 +19,26 @@ import torch
 
 from ltx_trt.runtime.step import Step
 
-MIN_REMAINING_STEPS = 3  # distilled: stage 1 (7 left) is captured, stage 2 (2 left) runs eagerly
+MIN_REMAINING_STEPS = 3  # a capture costs about one step of host time: it must have steps to repay it
+MAX_TOKENS_PER_CALL = 3_072  # between the H100's launch-bound 1,536 and GPU-bound 6,144
+
+
+def repays(tokens_per_call: int, remaining: int) -> bool:
+    """Whether capturing a step that carries `tokens_per_call` video tokens pays over `remaining` replays."""
+    return tokens_per_call <= MAX_TOKENS_PER_CALL and remaining >= MIN_REMAINING_STEPS
 
 
 class Captures:
     """Captures the steps of one run that repay it; logs each capture and keeps its seconds."""
 
     def __init__(self, device: torch.device, log: Callable[[str], None] = print,
-                 min_remaining: int = MIN_REMAINING_STEPS) -> None:
-        self.device, self.log, self.min_remaining = torch.device(device), log, min_remaining
+                 decide: Callable[[int, int], bool] = repays) -> None:
+        self.device, self.log, self.decide = torch.device(device), log, decide
         self.seconds: dict[str, float] = {}  # graph key -> capture seconds
 
     def __call__(self, step: Step, remaining: int) -> None:
-        if self.device.type != "cuda" or remaining < self.min_remaining or not step.capturable:
+        tokens = step.inputs["video_tokens"].shape[0] * step.inputs["video_tokens"].shape[1]
+        if self.device.type != "cuda" or not step.capturable or not self.decide(tokens, remaining):
             return
         torch.cuda.synchronize(self.device)
         started = time.perf_counter()

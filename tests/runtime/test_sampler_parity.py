@@ -104,7 +104,7 @@ def _two_stages(executor, graphs, config, bucket, device, capture, video_context
     """Stage 1 then stage 2 through `executor`, as runtime.pipeline.generate runs them; the four latents."""
     generator = sampling.new_generator(SEED, device)
     results, clean = [], {"video": None, "audio": None}
-    captures = Captures(device, lambda line: None, min_remaining=1) if capture else None  # both stages
+    captures = Captures(device, lambda line: None, decide=lambda tokens, left: True) if capture else None  # both
     for graph, sigmas in zip(graphs, sampling.distilled_sigma_values()):
         step = Step(graph, executor, sigmas, device, noise_scale=1.0 if clean["video"] is None else None)
         step.inputs["video_context"].copy_(video_context)

@@ -6,7 +6,7 @@ import torch
 
 from ltx_trt.core import shapes
 from ltx_trt.core.plan import Graph
-from ltx_trt.runtime.capture import Captures
+from ltx_trt.runtime.capture import Captures, repays
 from ltx_trt.runtime.loop import denoise
 from ltx_trt.runtime.step import Step
 
@@ -86,13 +86,19 @@ def test_cuda_graph_replay_equals_the_eager_step_bit_for_bit():
     short = Step(tiny_graph(), InPlaceExecutor(), SIGMAS[-4:], cuda)  # 3 steps: 2 left after the first
     _run_stage(short, Captures(cuda, lambda line: None))
     assert short.graph is None
+    declined = Step(tiny_graph(), InPlaceExecutor(), SIGMAS, cuda)
+    _run_stage(declined, Captures(cuda, lambda line: None, decide=lambda tokens, remaining: False))
+    assert declined.graph is None
     assert all(torch.equal(eager[m], replayed[m]) for m in ("video", "audio"))
     assert not torch.equal(eager["video"], torch.zeros_like(eager["video"]))
 
 
 def test_a_stage_is_captured_only_when_enough_steps_are_left_to_repay_it():
     """The capture hook runs once, after the first (eager) step, with the count of steps left; Captures
-    declines below MIN_REMAINING_STEPS and on the CPU (no CUDA graphs there)."""
+    declines on the CPU (no CUDA graphs there); the rule takes small calls with steps left to repay."""
+    assert repays(1_536, 7)  # distilled stage 1 at 768x512x121: measured to pay
+    assert not repays(6_144, 7) and not repays(4 * 1_536, 29)  # stage 2, the guided batch: GPU-bound
+    assert not repays(1_536, 2)
     calls = []
     step = Step(tiny_graph(), InPlaceExecutor(), SIGMAS, torch.device("cpu"))
     _run_stage(step, lambda s, remaining: calls.append((s.index.item(), remaining)))
