@@ -11,7 +11,6 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ltx_trt.core.checkpoint import read_header, stored_quantization
-from ltx_trt.core.errors import UserError
 from ltx_trt.core.pipelines import LoraSpec
 from ltx_trt.core.precision import Quantization
 from ltx_trt.core.source import tiny_source
@@ -19,6 +18,7 @@ from ltx_trt.model import ltx23_config, quantize, synthetic, tiny
 from ltx_trt.model.lora import linear_shapes, lora_reader
 from ltx_trt.model.quantized_weights import graph_reader
 from ltx_trt.model.transformer_parts import checkpoint_reader
+from tests.refusals import refused as _refused
 
 RANK = 8
 Q = "transformer_blocks.1.attn1.to_q"  # a Linear the error cases damage
@@ -135,16 +135,6 @@ def test_full_size_synthetic_lora_has_the_official_distilled_loras_pairs_and_ran
     table = synthetic.lora_tensor_table(ltx23_config.full_config(), 384)
     ranks = [shape[0] for key, (shape, _) in table.items() if key.endswith(".lora_A.weight")]
     assert {r: ranks.count(r) for r in set(ranks)} == {384: 1360, 32: 288, 256: 8, 128: 4}
-
-
-def _refused(call, *needles) -> UserError:
-    with pytest.raises(UserError) as err:
-        call()
-    message, hint = err.value.message, err.value.hint
-    assert "\n" not in message and "\n" not in hint and hint, (message, hint)
-    for needle in needles:
-        assert needle in message, message
-    return err.value
 
 
 def _damaged(loras, tmp_path, edit):

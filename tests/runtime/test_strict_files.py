@@ -22,6 +22,7 @@ from ltx_trt.core.source import ModelSource
 from ltx_trt.model import gemma_synthetic, synthetic
 from ltx_trt.model.files import ModelFiles
 from ltx_trt.model.tiny import write_tiny_model
+from tests.refusals import refused as _refused
 
 BLOCK = "model.diffusion_model.transformer_blocks.1."
 CHECKPOINT, UPSAMPLER, GEMMA = ("ltx-2.3-tiny.safetensors", "ltx-2.3-spatial-upscaler-x2-tiny.safetensors",
@@ -50,16 +51,6 @@ def _rewritten(source, target, edit):
     edit(tensors)
     save_file(tensors, str(target), metadata)
     return target
-
-
-def _refused(call, *needles) -> UserError:
-    with pytest.raises(UserError) as err:
-        call()
-    message, hint = err.value.message, err.value.hint
-    assert "\n" not in message and "\n" not in hint and hint, (message, hint)
-    for needle in needles:
-        assert needle in message, message
-    return err.value
 
 
 def _set(key, make):
