@@ -15,7 +15,7 @@ from ltx_trt.commands.request import RunRequest, check_output
 from ltx_trt.commands.verify import suggestion
 from ltx_trt.core.errors import UserError
 from ltx_trt.core.plan import GUIDED_BATCHES, physical, profile_graphs
-from ltx_trt.runtime import devices, sampling
+from ltx_trt.runtime import devices, hq, sampling
 from ltx_trt.runtime.guided import Guiders
 from ltx_trt.runtime.pipeline import BucketGraphs, Guidance, generate, tokenize
 from ltx_trt.runtime.progress import Progress
@@ -44,9 +44,7 @@ def run(request: RunRequest, log: Callable[[str], None] = print) -> Path:
         progress.device = opened.device
         executor = chained(opened, request, files, graphs.all(), log)
         tokens = tokenize(request.source.gemma, request.prompt, log)
-        guidance = None if guiders is None else Guidance(
-            guiders, tokenize(request.source.gemma, request.negative_prompt, log),
-            sampling.scheduler_sigma_values(request.steps))
+        guidance = None if guiders is None else _guidance(request, guiders, graphs, log)
     path = generate(tokens, request.seed, request.output, graphs=graphs, bucket=request.bucket, config=files.config,
                     executor=executor, device=opened.device, cuda_graphs=kind in CAPTURABLE, progress=progress,
                     guidance=guidance)
@@ -57,13 +55,19 @@ def run(request: RunRequest, log: Callable[[str], None] = print) -> Path:
 
 
 def _guiders(request: RunRequest) -> Guiders | None:
-    """The guided stage 1's guiders (None: the distilled pipeline); hq's res_2s sampler is not here yet."""
+    """The guided stage 1's guiders (None: the distilled pipeline)."""
     if request.pipeline == "distilled":
         return None
-    if request.pipeline != "two-stage":
-        raise UserError(f"the {request.pipeline} pipeline is not available yet (its res_2s sampler is being ported)",
-                        "use --pipeline two-stage (TI2VidTwoStagesPipeline) for the dev checkpoint")
     return Guiders.of(request.video_guider, request.audio_guider)
+
+
+def _guidance(request: RunRequest, guiders: Guiders, graphs: BucketGraphs, log: Callable[[str], None]) -> Guidance:
+    """Two-stage: LTX2Scheduler's default-shift sigmas and Euler; hq: the sigmas shifted for the stage-1
+    latent's token count (as TI2VidTwoStagesHQPipeline asks for them) and res_2s in both stages."""
+    negative = tokenize(request.source.gemma, request.negative_prompt, log)
+    if request.pipeline == "hq":
+        return Guidance(guiders, negative, hq.stage1_sigma_values(request.steps, graphs.first.grid), "res2s")
+    return Guidance(guiders, negative, sampling.scheduler_sigma_values(request.steps))
 
 
 def guided_batch(passes: int) -> int:

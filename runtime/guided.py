@@ -126,14 +126,24 @@ class GuidedStep(Step):
         self.host_index += 1
 
     def advance(self) -> None:
-        """Set sigma, copy the state into every row, run the graph, x0 per row, guide, Euler, index += 1."""
+        """Set sigma from the index, run the guided passes, Euler, index += 1."""
         for m in MODALITIES:
             sigma = self.inputs[f"{m}_sigma"]  # (batch,): every row at the step's sigma
             torch.index_select(self.tables.sigmas, 0, self.index.expand_as(sigma), out=sigma)
             self.inputs[f"{m}_timesteps"].copy_(sigma.unsqueeze(-1).expand_as(self.inputs[f"{m}_timesteps"]))
-            self.inputs[f"{m}_tokens"].copy_(self.state[m].expand_as(self.inputs[f"{m}_tokens"]))
         torch.index_select(self.tables.dts, 0, self.index, out=self.dt)
         torch.index_select(self.tables.divisors, 0, self.index, out=self.divisor)
+        self.guide()
+        for m in MODALITIES:
+            sampling.euler_step_(self.state[m], self.x0[m], self.divisor, self.dt, self.scratch[m], self.reciprocal)
+        self.index.add_(1)
+
+    def guide(self) -> None:
+        """One guided evaluation at the sigma and timesteps already in the inputs: the state copied into
+        every row, the graph run, x0 per row, the guiders' x0 into `x0` and `last_x0` (1, N, C) per modality.
+        The Euler step (`advance`) and the res_2s loop (runtime/hq.py) both call it."""
+        for m in MODALITIES:
+            self.inputs[f"{m}_tokens"].copy_(self.state[m].expand_as(self.inputs[f"{m}_tokens"]))
         self.executor.run(self.graph_key, self.inputs, self.outputs)
         for m, guider in zip(MODALITIES, (self.guiders.video, self.guiders.audio)):
             x0 = {}
@@ -146,8 +156,6 @@ class GuidedStep(Step):
                                       x0.get("isolated", 0.0))
             self.x0[m].copy_(guided)
             self.last_x0[m].copy_(guided)
-            sampling.euler_step_(self.state[m], self.x0[m], self.divisor, self.dt, self.scratch[m], self.reciprocal)
-        self.index.add_(1)
 
     def _skip(self) -> None:
         """A skipped step: the Euler update with the last step's guided x0, no transformer call."""

@@ -5,7 +5,8 @@ at half size (8 steps), x2 latent upsampling, stage 2 at full size (3 steps) fro
 and the stage-1 audio, then the video and audio decoders and an mp4. With `Guidance`, stage 1 is that
 of TI2VidTwoStagesPipeline instead: the prompt and the negative prompt encoded, LTX2Scheduler's sigmas,
 every guidance pass of a step in one batched call (runtime/guided.py); its stage 2 is the distilled
-one on the stage-2 weights (the executor's chain binds them). The executor holds the math; the
+one on the stage-2 weights (the executor's chain binds them). With the res2s sampler (hq), both stages run
+ltx-pipelines' own res_2s loop over the same steps (runtime/hq.py). The executor holds the math; the
 denoising buffers are allocated before the first step. Imports torch, ltx-core's tokenizer and
 patchifiers, and runtime only.
 """
@@ -24,6 +25,7 @@ from ltx_trt.core.profiles import Bucket
 from ltx_trt.runtime import media, rope, sampling
 from ltx_trt.runtime.capture import Captures
 from ltx_trt.runtime.guided import GuidedStep, Guiders
+from ltx_trt.runtime.hq import res2s_denoise
 from ltx_trt.runtime.executors import Executor, allocate
 from ltx_trt.runtime.loop import denoise
 from ltx_trt.runtime.progress import Progress
@@ -65,12 +67,13 @@ class BucketGraphs:
 
 @dataclass(frozen=True)
 class Guidance:
-    """Stage 1 of the two-stage dev pipeline: its guiders, the negative prompt's tokens and its sigmas
-    (LTX2Scheduler's for the asked number of steps: sampling.scheduler_sigma_values)."""
+    """Stage 1 of the dev pipelines: its guiders, the negative prompt's tokens, its sigmas (LTX2Scheduler's
+    for the asked number of steps) and the sampler of both stages (hq: ltx-pipelines' res_2s, runtime/hq.py)."""
 
     guiders: Guiders
     negative_tokens: dict[str, torch.Tensor]
     sigmas: tuple[float, ...]
+    sampler: str = "euler"  # "euler" (TI2VidTwoStagesPipeline) or "res2s" (TI2VidTwoStagesHQPipeline, both stages)
 
 
 def tokenize(gemma_dir: Path, prompt: str, log: Callable[[str], None] = print) -> dict[str, torch.Tensor]:
@@ -109,7 +112,7 @@ def generate(tokens: dict[str, torch.Tensor], seed: int, output: Path, *, graphs
     after encoding, the transformer and its weights after stage 2, ...), so that later stages have the
     memory; pass False to keep everything for another call. With `cuda_graphs` (an executor whose calls
     can be captured, on CUDA), a stage's steps after the first run as a CUDA graph where that repays
-    (runtime/capture.py). `guidance`: the two-stage dev pipeline's stage 1 (None: the distilled one).
+    (runtime/capture.py). `guidance`: the dev pipelines' stage 1 and sampler (None: the distilled pipeline).
     """
     done = executor.release if release else (lambda keys: None)
     progress = progress or Progress(device=device)
@@ -141,18 +144,26 @@ def denoised_latents(tokens: dict[str, torch.Tensor], seed: int, *, graphs: Buck
         _set_inputs(step, text, config, bucket.fps)
     if guidance is not None:
         first.set_contexts(text, negative[0])
-    capture = Captures(device, progress.log) if cuda_graphs else None
+    res2s = guidance is not None and guidance.sampler == "res2s"
+    capture = Captures(device, progress.log) if cuda_graphs and not res2s else None  # hq: host-side control flow
     generator = sampling.new_generator(seed, device)
-    with progress.stage("stage 1", _stage_detail("half size", first)):
-        low = denoise(first, generator, {"video": None, "audio": None}, progress.step, capture)
+
+    def stage(step, clean):
+        if res2s:
+            return res2s_denoise(step, generator, clean, fps=bucket.fps,
+                                 multiplier=config["transformer"].get("timestep_scale_multiplier", 1000), progress=progress.step)
+        return denoise(step, generator, clean, progress.step, capture)
+
+    with progress.stage("stage 1", _stage_detail("half size", first, res2s)):
+        low = stage(first, {"video": None, "audio": None})
     first.drop_graph()  # its activations' pool goes back before stage 2 allocates
     if guidance is not None:
         done([graphs.first.key])  # the stage-1 weights leave before stage 2's (the distilled LoRA's) are packed
     with progress.stage("upsample", "x2 latent upsampler"):
         upsampled = _upsample(executor, graphs.upsampler, low["video"], device)
     done([graphs.upsampler.key])
-    with progress.stage("stage 2", _stage_detail("full size", second)):
-        full = denoise(second, generator, {"video": upsampled, "audio": low["audio"]}, progress.step, capture)
+    with progress.stage("stage 2", _stage_detail("full size", second, res2s)):
+        full = stage(second, {"video": upsampled, "audio": low["audio"]})
     done([graphs.stage2.key] if guidance is not None else [graphs.first.key, graphs.stage2.key])
     return full
 
@@ -177,11 +188,12 @@ def _stages(graphs: BucketGraphs, executor: Executor, device, guidance: Guidance
     return GuidedStep(graphs.guided, executor, guidance.sigmas, device, guidance.guiders), second
 
 
-def _stage_detail(size: str, step: Step) -> str:
+def _stage_detail(size: str, step: Step, res2s: bool = False) -> str:
+    steps = f"{step.num_steps} {'res_2s ' if res2s else ''}steps"
     if not isinstance(step, GuidedStep):
-        return f"{size}, {step.num_steps} steps"
+        return f"{size}, {steps}"
     batch = step.inputs["video_tokens"].shape[0]
-    return f"{size}, {step.num_steps} steps, passes {' + '.join(step.rows)} in one batch of {batch}"
+    return f"{size}, {steps}, passes {' + '.join(step.rows)} in one batch of {batch}"
 
 
 def _set_inputs(step: Step, text: dict[str, torch.Tensor], config: dict, fps: int) -> None:

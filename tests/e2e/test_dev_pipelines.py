@@ -1,4 +1,5 @@
-"""`ltx-trt run --pipeline two-stage` against ltx-pipelines' own TI2VidTwoStagesPipeline object, on the tiny model.
+"""`ltx-trt run --pipeline two-stage` / `hq` against ltx-pipelines' own TI2VidTwoStagesPipeline /
+TI2VidTwoStagesHQPipeline objects, on the tiny model.
 
 Same checkpoint, distilled LoRA, user LoRA (on every transformer Linear), seed, guidance values and text
 contexts on both sides; the CPU. Text encoding is the one piece not compared here: ltx-pipelines' ledger
@@ -24,10 +25,15 @@ from ltx_trt.runtime import media, pipeline
 
 PROFILE = "rtx4090"
 BUCKET = load_profile(PROFILE).buckets[0]
-SEED, STEPS, LORA_STRENGTH = 10, 3, 0.7
-# bf16, as the official pipeline runs (the profile's transformer is FP8, its audio decoder fp32); the tiny transformer has 2 blocks:
-# STG on its last one (the official default, block 28, is beyond it)
-FLAGS = ("--precision", "transformer=bf16", "--precision", "audio_decoder=bf16", "--steps", str(STEPS), "--video-stg-blocks", "1", "--audio-stg-blocks", "1", "--seed", str(SEED))
+SEED, LORA_STRENGTH = 10, 0.7
+STEPS = {"two-stage": 3, "hq": 2}  # hq: two res_2s steps are five stage-1 evaluations
+# bf16, as the official pipeline runs (the profile's transformer is FP8, its audio decoder fp32)
+COMMON = ("--precision", "transformer=bf16", "--precision", "audio_decoder=bf16", "--seed", str(SEED))
+# the tiny transformer has 2 blocks: two-stage's STG on its last one (the official default, block 28, is beyond
+# it); hq runs no STG
+FLAGS = {"two-stage": (*COMMON, "--steps", str(STEPS["two-stage"]), "--video-stg-blocks", "1",
+                       "--audio-stg-blocks", "1"),
+         "hq": (*COMMON, "--steps", str(STEPS["hq"]))}
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +48,16 @@ def tiny(tiny_export, tmp_path_factory):
     return types.SimpleNamespace(artifacts=artifacts, source=tiny_source(artifacts), lora=lora, contexts=contexts)
 
 
-def _official(tiny) -> dict:
-    """TI2VidTwoStagesPipeline called as its CLI calls it, stage latents and outputs recorded."""
+def _official(tiny, name: str = "two-stage") -> dict:
+    """TI2VidTwoStagesPipeline / TI2VidTwoStagesHQPipeline called as its CLI calls it, stage latents and
+    outputs recorded."""
     from ltx_core.loader import LTXV_LORA_COMFY_RENAMING_MAP, LoraPathStrengthAndSDOps
-    from ltx_pipelines import ti2vid_two_stages as official
-    from ltx_pipelines.utils.constants import LTX_2_3_PARAMS
+    from ltx_pipelines import ti2vid_two_stages, ti2vid_two_stages_hq
+    from ltx_pipelines.utils.constants import LTX_2_3_HQ_PARAMS, LTX_2_3_PARAMS
+
+    from ltx_trt.commands.request import official_distilled_lora_strengths
 
     recorded = []
-    denoise = official.denoise_audio_video
 
     def recording(*args, **kwargs):
         video, audio = denoise(*args, **kwargs)
@@ -59,21 +67,32 @@ def _official(tiny) -> dict:
     encoded = [types.SimpleNamespace(video_encoding=c["video_context"], audio_encoding=c["audio_context"])
                for c in tiny.contexts]
     lora = lambda path, strength: LoraPathStrengthAndSDOps(str(path), strength, LTXV_LORA_COMFY_RENAMING_MAP)  # noqa
-    guiders = [_with_stg_block(p, 1) for p in (LTX_2_3_PARAMS.video_guider_params, LTX_2_3_PARAMS.audio_guider_params)]
+    if name == "hq":
+        official, params = ti2vid_two_stages_hq, LTX_2_3_HQ_PARAMS
+        guiders = [params.video_guider_params, params.audio_guider_params]
+    else:
+        official, params = ti2vid_two_stages, LTX_2_3_PARAMS
+        guiders = [_with_stg_block(p, 1) for p in (params.video_guider_params, params.audio_guider_params)]
+    denoise = official.denoise_audio_video
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(official, "denoise_audio_video", recording)
         patch.setattr(official, "encode_prompts", lambda prompts, ledger, **kwargs: encoded)
         if not torch.cuda.is_available():
             patch.setattr(torch.cuda, "synchronize", lambda *args: None)  # the pipeline syncs between stages
         src = tiny.source
-        pipe = official.TI2VidTwoStagesPipeline(
-            checkpoint_path=str(src.checkpoint), distilled_lora=[lora(src.distilled_lora, 1.0)],
-            spatial_upsampler_path=str(src.upsampler), gemma_root=str(src.gemma),
-            loras=[lora(tiny.lora, LORA_STRENGTH)], device=torch.device("cpu"))
+        common = dict(checkpoint_path=str(src.checkpoint), spatial_upsampler_path=str(src.upsampler),
+                      gemma_root=str(src.gemma), loras=[lora(tiny.lora, LORA_STRENGTH)], device=torch.device("cpu"))
+        if name == "hq":  # as its main() passes them: the parser's per-stage strengths, the LoRA at its default
+            first, second = official_distilled_lora_strengths("hq")
+            pipe = official.TI2VidTwoStagesHQPipeline(
+                distilled_lora=[lora(src.distilled_lora, 1.0)], distilled_lora_strength_stage_1=first,
+                distilled_lora_strength_stage_2=second, **common)
+        else:
+            pipe = official.TI2VidTwoStagesPipeline(distilled_lora=[lora(src.distilled_lora, 1.0)], **common)
         with torch.inference_mode():
             video, audio = pipe(prompt="unused", negative_prompt="unused", seed=SEED, height=BUCKET.height,
                                 width=BUCKET.width, num_frames=BUCKET.frames, frame_rate=float(BUCKET.fps),
-                                num_inference_steps=STEPS, video_guider_params=guiders[0],
+                                num_inference_steps=STEPS[name], video_guider_params=guiders[0],
                                 audio_guider_params=guiders[1], images=[])
             frames = torch.cat(list(video))
     return {"latents": recorded, "frames": frames, "waveform": audio.waveform}
@@ -85,10 +104,11 @@ def _with_stg_block(params, block: int):
     return dataclasses.replace(params, stg_blocks=[block])
 
 
-def _ours(tiny, executor: str, tmp_path: Path) -> dict:
-    """`ltx-trt run --pipeline two-stage` through the CLI, stage latents and the muxed streams recorded."""
+def _ours(tiny, executor: str, tmp_path: Path, name: str = "two-stage") -> dict:
+    """`ltx-trt run --pipeline <name>` through the CLI, stage latents and the muxed streams recorded."""
     recorded, written = [], {}
-    denoise = pipeline.denoise
+    stage = "res2s_denoise" if name == "hq" else "denoise"  # what runs one stage
+    denoise = getattr(pipeline, stage)
 
     def recording(step, *args, **kwargs):
         out = denoise(step, *args, **kwargs)
@@ -100,13 +120,13 @@ def _ours(tiny, executor: str, tmp_path: Path) -> dict:
         return path
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pipeline, "denoise", recording)
+        patch.setattr(pipeline, stage, recording)
         patch.setattr(pipeline, "encode_text", lambda executor, graphs, prompts, device, done: tiny.contexts)
         patch.setattr(media, "write_mp4", mp4)
         result = CliRunner().invoke(main, ["run", "--gpu", PROFILE, "--model", "tiny", "--artifacts",
-                                           str(tiny.artifacts), "--executor", executor, "--pipeline", "two-stage",
+                                           str(tiny.artifacts), "--executor", executor, "--pipeline", name,
                                            "--lora", f"{tiny.lora}:{LORA_STRENGTH}", "--output",
-                                           str(tmp_path / "clip.mp4"), "--prompt", "unused", *FLAGS])
+                                           str(tmp_path / "clip.mp4"), "--prompt", "unused", *FLAGS[name]])
     assert result.exit_code == 0, result.output + repr(result.exception)
     return {"latents": recorded, "output": result.output, **written}
 
@@ -123,8 +143,7 @@ def _unpatchified(step, tokens, modality):
     return AudioPatchifier(1).unpatchify(tokens, output_shape=AudioLatentShape(1, 8, grid.audio_tokens, 16)).clone()
 
 
-def test_two_stage_run_equals_the_official_pipeline_object_bit_for_bit(tiny, tmp_path):
-    official, ours = _official(tiny), _ours(tiny, "torch", tmp_path)
+def _assert_equal_runs(official: dict, ours: dict) -> None:
     names = ["stage-1 video", "stage-1 audio", "stage-2 video", "stage-2 audio"]
     assert len(ours["latents"]) == len(official["latents"]) == 4
     for name, a, b in zip(names, ours["latents"], official["latents"]):
@@ -134,5 +153,28 @@ def test_two_stage_run_equals_the_official_pipeline_object_bit_for_bit(tiny, tmp
     assert torch.equal(ours["frames"], official["frames"])
     waveform = official["waveform"][..., : ours["waveform"].shape[-1]]  # ours ends padded with silence
     assert torch.equal(ours["waveform"][..., : waveform.shape[-1]], waveform.float())
+
+
+def test_two_stage_run_equals_the_official_pipeline_object_bit_for_bit(tiny, tmp_path):
+    official, ours = _official(tiny), _ours(tiny, "torch", tmp_path)
+    _assert_equal_runs(official, ours)
     assert "passes conditional + negative + perturbed + isolated in one batch of 4" in ours["output"]
     assert "LoRAs" in ours["output"] and "merged" in ours["output"]
+
+
+def test_hq_run_equals_the_official_pipeline_object_bit_for_bit(tiny, tmp_path):
+    official, ours = _official(tiny, "hq"), _ours(tiny, "torch", tmp_path, "hq")
+    _assert_equal_runs(official, ours)
+    assert f"{STEPS['hq']} res_2s steps, passes conditional + negative + isolated in one batch of 3" in ours["output"]
+    assert f"step {STEPS['hq']}/{STEPS['hq']}" in ours["output"]
+
+
+def test_hq_run_on_the_tiny_model_writes_the_clip(tiny, tmp_path):
+    output = tmp_path / "fox.mp4"
+    result = CliRunner().invoke(main, ["run", "--gpu", PROFILE, "--model", "tiny", "--artifacts", str(tiny.artifacts),
+                                       "--executor", "torch", "--pipeline", "hq", "--lora",
+                                       f"{tiny.lora}:{LORA_STRENGTH}", "--output", str(output), "--prompt",
+                                       "a red fox", *COMMON, "--steps", "1"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert "done in " in result.output and str(output) in result.output  # (the official loop's tqdm bar after it)
+    assert [p.name for p in tmp_path.iterdir()] == ["fox.mp4"] and output.stat().st_size > 0
