@@ -12,6 +12,7 @@ import torch
 
 from ltx_trt.core.backends import BACKENDS
 from ltx_trt.core.manifest import MANIFEST_NAME
+from ltx_trt.core.pipelines import PIPELINES
 from ltx_trt.core.profiles import available_profiles, load_profile
 from ltx_trt.runtime import devices
 
@@ -30,7 +31,7 @@ def report(artifacts: Path) -> list[str]:
               else "  onnxruntime: not installed",
               f"  torch: {torch.__version__} ({'CUDA ' + str(torch.version.cuda) if gpu else 'CPU only'})"]
     lines.append(_host_line(Path(artifacts)))
-    return lines + _profile_lines(gpu, profiles) + _artifact_lines(Path(artifacts))
+    return lines + _profile_lines(gpu, profiles) + _bucket_lines(profiles) + _artifact_lines(Path(artifacts))
 
 
 def _profile_lines(gpu: devices.Gpu | None, profiles: list) -> list[str]:
@@ -48,6 +49,14 @@ def _profile_lines(gpu: devices.Gpu | None, profiles: list) -> list[str]:
     if free is not None and free < best.memory.resident_gib:
         lines.append(f"  warning: {best.name} keeps up to {best.memory.resident_gib:g} GiB on the GPU, {free:.1f} GiB "
                      "is free now (other processes?): pass --resident-gib to stream more weights")
+    return lines
+
+
+def _bucket_lines(profiles: list) -> list[str]:
+    """Each profile's buckets (every pipeline has its graphs at every bucket: core.plan)."""
+    lines = [f"buckets (pipelines at each: {', '.join(PIPELINES)}):"]
+    for p in profiles:
+        lines.append(f"  {p.name}: " + ", ".join(f"{b.width}x{b.height}x{b.frames} ({b.fps} fps)" for b in p.buckets))
     return lines
 
 

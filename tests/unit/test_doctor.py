@@ -1,6 +1,7 @@
 """`ltx-trt doctor`'s machine facts and profile reasons, on GPUs this machine does not have (faked)."""
 
 from ltx_trt.commands import doctor
+from ltx_trt.core.profiles import available_profiles, load_profile
 from ltx_trt.runtime import devices
 
 RTX4080 = devices.Gpu("NVIDIA GeForce RTX 4080", "8.9", 15.6)
@@ -41,3 +42,13 @@ def test_host_memory_is_read_from_meminfo_and_missing_facts_are_none(tmp_path):
     assert devices.host_memory_gib(meminfo) == (24.0, 12.0)
     assert devices.host_memory_gib(tmp_path / "absent") is None
     assert devices.free_disk_gib(tmp_path / "not" / "yet") > 0  # its nearest existing parent
+
+
+def test_every_profile_lists_its_buckets_and_the_pipelines(tmp_path, monkeypatch):
+    monkeypatch.setattr(devices, "cuda_gpu", lambda: None)
+    lines = doctor.report(tmp_path)
+    head = next(i for i, line in enumerate(lines) if line.startswith("buckets"))
+    assert all(name in lines[head] for name in ("distilled", "two-stage", "hq"))
+    for name in available_profiles():
+        row = next(line for line in lines[head + 1:] if line.startswith(f"  {name}: "))
+        assert all(f"{b.width}x{b.height}x{b.frames}" in row for b in load_profile(name).buckets)
