@@ -1,6 +1,7 @@
 """The build stage on the CPU-only machine: real tiny engines with tensorrt_rtx, manifests, incremental rebuilds."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -127,7 +128,8 @@ def test_interrupted_build_keeps_finished_engines(linear_export, capsys):
 
     assert "[4/4] video_decoder" in capsys.readouterr().out
     export.write()  # the fixed export
-    leftover = export.engines_dir / f".{last}.engine.4242.tmp"  # as if killed while writing
+    gone = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1  # a pid no process can have
+    leftover = export.engines_dir / f".{last}.engine.{gone}.tmp"  # as if killed while writing
     leftover.write_bytes(b"partial")
     _, out = _build(export, capsys)
 
