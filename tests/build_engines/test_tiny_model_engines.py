@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from ltx_trt.cli import main
 from ltx_trt.core.manifest import sha256_file
+from ltx_trt.core.plan import GUIDED_BATCHES
 from ltx_trt.core.profiles import load_profile
 
 pytest.importorskip("tensorrt_rtx", reason="needs the tensorrt-rtx package (pip install tensorrt-rtx)")
@@ -60,4 +61,5 @@ def test_nvfp4_blocks_build_for_the_rtx5090_as_fp4_gemms(tiny_export):
     folder = artifacts / "tiny" / "rtx5090+transformer-nvfp4" / "engines"
     engines = json.loads((folder / "manifest.json").read_text())["engines"]
     fp4 = {k: e["memory"]["matrix_products"] for k, e in engines.items() if k.endswith(".block_nvfp4")}
-    assert len(fp4) == 4 and all(p == {"gemm FP4E2M1": 34} for p in fp4.values()), fp4  # 2 buckets x 2 stages
+    # 2 buckets x (2 distilled stages + the guided stage-1 graphs)
+    assert len(fp4) == 2 * (2 + len(GUIDED_BATCHES)) and all(p == {"gemm FP4E2M1": 34} for p in fp4.values()), fp4

@@ -95,7 +95,8 @@ def test_run_on_cpu_picks_onnxruntime_and_writes_the_clip(exported, tmp_path, mo
     result = _run(exported, "--prompt", LONG_PROMPT, "--output", str(output), gpu=None, monkeypatch=monkeypatch)
     assert result.exit_code == 0, result.output + repr(result.exception)
     lines = result.output.splitlines()
-    assert lines[0].startswith("executor: onnxruntime (auto: no CUDA GPU")
+    assert lines[0].startswith("pipeline: distilled (")  # the tiny model's name says neither dev nor distilled
+    assert lines[1].startswith("executor: onnxruntime (auto: no CUDA GPU")
     assert "only its first 1024 are used" in result.output  # the long prompt is cut, and it says so
     assert "stage 1 (half size, 8 steps) ..." in lines and "  step 3/3" in " ".join(lines)
     assert lines[-1].startswith("done in ") and "stage 2" in lines[-1] and str(output) in lines[-1]
