@@ -101,13 +101,16 @@ def _merged_reader(files: ModelFiles, loras: tuple[LoraSpec, ...], dtype, device
     merge = lora_reader(read, list(loras), files.dims.transformer, files.stored_quantization, dtype=dtype,
                         device=device)
 
+    reported = False
+
     def reading(part: str, block: int, name: str):
+        nonlocal reported
         weight = merge(part, block, name)
-        if len(merge.merged) == len(merge.targets) and not reported:
-            reported.append(log(merge.report()))
+        if not reported and len(merge.merged) == len(merge.targets):
+            reported = True
+            log(merge.report())
         return weight
 
-    reported: list = []
     return reading
 
 

@@ -126,17 +126,13 @@ class GuidedStep(Step):
         self.host_index += 1
 
     def advance(self) -> None:
-        """Set sigma from the index, run the guided passes, Euler, index += 1."""
+        """Set sigma from the index, run the guided passes, then the Euler update."""
         for m in MODALITIES:
             sigma = self.inputs[f"{m}_sigma"]  # (batch,): every row at the step's sigma
             torch.index_select(self.tables.sigmas, 0, self.index.expand_as(sigma), out=sigma)
             self.inputs[f"{m}_timesteps"].copy_(sigma.unsqueeze(-1).expand_as(self.inputs[f"{m}_timesteps"]))
-        torch.index_select(self.tables.dts, 0, self.index, out=self.dt)
-        torch.index_select(self.tables.divisors, 0, self.index, out=self.divisor)
         self.guide()
-        for m in MODALITIES:
-            sampling.euler_step_(self.state[m], self.x0[m], self.divisor, self.dt, self.scratch[m], self.reciprocal)
-        self.index.add_(1)
+        self._euler()
 
     def guide(self) -> None:
         """One guided evaluation at the sigma and timesteps already in the inputs: the state copied into
@@ -159,9 +155,14 @@ class GuidedStep(Step):
 
     def _skip(self) -> None:
         """A skipped step: the Euler update with the last step's guided x0, no transformer call."""
+        for m in MODALITIES:
+            self.x0[m].copy_(self.last_x0[m])
+        self._euler()
+
+    def _euler(self) -> None:
+        """The Euler update of the state with `x0` at the step's sigma, then index += 1."""
         torch.index_select(self.tables.dts, 0, self.index, out=self.dt)
         torch.index_select(self.tables.divisors, 0, self.index, out=self.divisor)
         for m in MODALITIES:
-            self.x0[m].copy_(self.last_x0[m])
             sampling.euler_step_(self.state[m], self.x0[m], self.divisor, self.dt, self.scratch[m], self.reciprocal)
         self.index.add_(1)

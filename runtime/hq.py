@@ -68,8 +68,9 @@ class Denoiser:
             out = tuple(step.last_x0[m].clone() for m in MODALITIES)
         else:
             sigma = sigmas[step_index]
+            scaled = graph_sigma(sigma, self.multiplier)
             for m, state in zip(MODALITIES, (video_state, audio_state)):
-                step.inputs[f"{m}_sigma"].copy_(graph_sigma(sigma, self.multiplier).expand_as(step.inputs[f"{m}_sigma"]))
+                step.inputs[f"{m}_sigma"].copy_(scaled.expand_as(step.inputs[f"{m}_sigma"]))
                 timesteps = step.inputs[f"{m}_timesteps"]  # (batch, N) float32: denoise mask x sigma
                 timesteps.copy_((state.denoise_mask * sigma).reshape(1, -1).expand_as(timesteps))
                 step.latent(m).copy_(state.latent)
