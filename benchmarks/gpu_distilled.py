@@ -160,7 +160,7 @@ def ltx_trt_chain(setup, budget_gib: float | None, compiled: bool = False):
     TorchExecutor that also holds the other components' wrappers; `compiled`: the block graphs through
     torch.compile, as `run --compile on` does."""
     device, models, graphs = setup.device, setup.models, setup.graphs
-    transformers = [graphs.stage1, graphs.stage2]
+    transformers = [graphs.first, graphs.stage2]
     parts = transformer_parts.part_modules(setup.config, transformers)
     for key, module in parts.items():
         if compiled and key.endswith(".block"):

@@ -10,13 +10,14 @@ ENGINE_SCRATCH_GIB). Nothing is allocated. Prints a Markdown table.
 """
 
 import argparse
+import itertools
 import json
 from pathlib import Path
 
 import torch
 
 from ltx_trt.commands.memory import weight_budget
-from ltx_trt.core.plan import physical, profile_graphs
+from ltx_trt.core.plan import GUIDED_BATCHES, physical, profile_graphs
 from ltx_trt.core.profiles import load_profile
 from ltx_trt.core.shapes import ModelDims
 from ltx_trt.model import gemma_synthetic
@@ -28,6 +29,8 @@ from ltx_trt.runtime.weight_store import PackLayout, resident_blocks
 
 GIB = 2**30
 DECODERS = ("video_decoder", "audio_decoder")
+# stage 1's graph per pipeline: distilled's batch of one, the dev pipelines' batched guidance passes (two-stage: 4)
+PIPELINE_GRAPHS = (("distilled", None), ("two-stage, hq", max(GUIDED_BATCHES)))
 
 
 def dims() -> ModelDims:
@@ -64,17 +67,18 @@ def main() -> None:
     parser.add_argument("--engines", type=Path)
     args = parser.parse_args()
     full = dims()
-    print("| profile | bucket | transformer (weights GiB) | resident / 48 | streamed GB per step | "
+    print("| profile | bucket | pipelines | transformer (weights GiB) | resident / 48 | streamed GB per step | "
           "text encoder (GiB) | resident / 48 | budget GiB |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name in ("rtx3060", "rtx4090", "rtx5090", "h100"):
         profile = load_profile(name)
-        for bucket in profile.buckets:
-            graphs = BucketGraphs.select(profile_graphs(profile, full), bucket).all()
+        for bucket, (pipelines, batch) in itertools.product(profile.buckets, PIPELINE_GRAPHS):
+            graphs = BucketGraphs.select(profile_graphs(profile, full), bucket, batch).all()
             budget = weight_budget(profile, graphs, activation_bytes(args.engines, profile, graphs))
             transformer = store_plan(graphs[2].weights, budget)
             text = store_plan(graphs[0].weights, budget)
-            print(f"| {name} | {bucket.name} | {profile.precision['transformer']} ({transformer['total_gib']:.1f}) | "
+            print(f"| {name} | {bucket.name} | {pipelines} | {profile.precision['transformer']} "
+                  f"({transformer['total_gib']:.1f}) | "
                   f"{transformer['resident']} | {transformer['streamed_gb']:.1f} | "
                   f"{profile.precision['text_encoder']} ({text['total_gib']:.1f}) | {text['resident']} | "
                   f"{'all' if budget is None else f'{budget / GIB:.1f}'} |")
