@@ -1,10 +1,10 @@
 """Image conditioning as ltx-pipelines 1.0.0 does it: load, H.264 round trip, resize + crop, encode, place.
 
 The image is decoded here (every file read is checked: a one-line error for a missing, unreadable or too
-small image; EXIF orientation applied, any PIL mode made RGB), then ltx-pipelines' own `preprocess` (the
-single-frame H.264 round trip at the CRF), `resize_and_center_crop` and `normalize_latent` run as in its
-`load_image_conditioning`; the video encoder graph encodes it; ltx-core's `VideoConditionByLatentIndex`
-places the latent, and ltx-core's latent tools + ltx-pipelines' `state_with_conditionings` build the state
+small image; EXIF orientation applied, any PIL mode made RGB), then ltx-pipelines' own
+`combined_image_conditionings` loads it (`load_image_conditioning`: the single-frame H.264 round trip at the
+CRF, resize + centre crop, normalisation), runs the video encoder graph on it and makes ltx-core's
+conditioning items; ltx-core's latent tools + ltx-pipelines' `state_with_conditionings` build the state
 (latent, denoise mask, clean latent) a stage starts from. Imports torch, PIL, ltx-core / ltx-pipelines (on
 first use) and ltx_trt.core / runtime only.
 """
@@ -42,32 +42,32 @@ def read_image(path: Path):
     return np.asarray(image, dtype=np.uint8)
 
 
-def load_image(condition: ImageCondition, grid: Grid, dtype: torch.dtype, device) -> torch.Tensor:
-    """(1, 3, 1, 32h, 32w) in [-1, 1]: what ltx-pipelines' load_image_conditioning returns for the image."""
+def conditionings(images: list[ImageCondition], grid: Grid, encode: Callable[[torch.Tensor], torch.Tensor],
+                  dtype: torch.dtype, device) -> list:
+    """ltx-core's conditioning items of one stage (`grid`: its latent grid), made by ltx-pipelines'
+    combined_image_conditionings itself (load_image_conditioning: decode, H.264 round trip at the CRF, resize
+    + centre crop, normalise; then `encode`, the stage's video encoder graph; frame 0 replaces the first latent
+    frame). It reads each image from an upright 8-bit RGB PNG that `read_image` wrote from the checked file:
+    upstream's decode_image ignores EXIF orientation and mishandles greyscale or palette files, and the user's
+    file is then read once, by the checked reader."""
+    import tempfile
+
+    from PIL import Image
+
     from ltx_trt.core.compat import install_torchaudio_placeholder
 
     install_torchaudio_placeholder()
-    from ltx_pipelines.utils.media_io import normalize_latent, preprocess, resize_and_center_crop
+    from ltx_pipelines.utils.args import ImageConditioningInput
+    from ltx_pipelines.utils.helpers import combined_image_conditionings
 
-    image = preprocess(image=read_image(condition.path), crf=condition.crf)
-    image = torch.tensor(image, dtype=torch.float32, device=device)
-    image = resize_and_center_crop(image, grid.height * 32, grid.width * 32)
-    return normalize_latent(image, device, dtype)
-
-
-def conditionings(images: list[ImageCondition], grid: Grid, encode: Callable[[torch.Tensor], torch.Tensor],
-                  dtype: torch.dtype, device) -> list:
-    """ltx-core's conditioning items of one stage (`grid`: its latent grid), as combined_image_conditionings
-    makes them; `encode` runs the stage's video encoder graph. Frame 0 replaces the first latent frame."""
-    from ltx_core.conditioning import VideoConditionByLatentIndex
-
-    items = []
-    for image in images:
-        if image.frame != 0:
-            raise ValueError("keyframes (frame > 0) are refused at the boundary (core/conditioning.py)")
-        latent = encode(load_image(image, grid, dtype, device))
-        items.append(VideoConditionByLatentIndex(latent=latent, strength=image.strength, latent_idx=0))
-    return items
+    with tempfile.TemporaryDirectory(prefix="ltx-trt-image-") as folder:
+        inputs = []
+        for i, image in enumerate(images):
+            upright = Path(folder) / f"{i}.png"
+            Image.fromarray(read_image(image.path)).save(upright)  # lossless: the pixels upstream would decode
+            inputs.append(ImageConditioningInput(str(upright), image.frame, image.strength, image.crf))
+        return combined_image_conditionings(images=inputs, height=grid.height * 32, width=grid.width * 32,
+                                            video_encoder=encode, dtype=dtype, device=device)
 
 
 def conditioned_state(items: list, grid: Grid, fps: int, initial: torch.Tensor | None, dtype: torch.dtype, device):

@@ -211,6 +211,8 @@ def _conditioned(step: Step, items: list, clean: dict[str, torch.Tensor | None],
         return clean
     state = conditioning.conditioned_state(items, step.grid, fps, clean["video"], step.latent("video").dtype,
                                            step.device)
+    if state.latent.shape != step.latent("video").shape:  # keyframes append tokens: refused at the boundary
+        raise ValueError(f"conditioned latent {tuple(state.latent.shape)} does not fit graph {step.graph_key}")
     step.condition("video", state.denoise_mask, state.clean_latent)
     return {**clean, "video": state.latent}
 

@@ -2,8 +2,8 @@
 
 Every bad value or file is a two-line error through the CLI before any model work (commands.run.run is
 replaced, as in test_pipeline_flags), and nothing is written. Good images reach the request with ltx-pipelines'
-DEFAULT_IMAGE_CRF; the loaded image equals ltx-pipelines' load_image_conditioning (EXIF-less RGB), and an EXIF
-orientation is applied.
+DEFAULT_IMAGE_CRF; the conditioning items equal ltx-pipelines' combined_image_conditionings on the same file
+(EXIF-less RGB), and an EXIF orientation is applied.
 """
 
 import numpy as np
@@ -14,13 +14,15 @@ from PIL import Image
 from ltx_trt.core.compat import install_torchaudio_placeholder
 from ltx_trt.core.conditioning import ImageCondition
 from ltx_trt.core.shapes import Grid
-from ltx_trt.runtime.conditioning import load_image, read_image
+from ltx_trt.runtime.conditioning import conditionings, read_image
 from tests.e2e.test_image_conditioning import write_test_image
 from tests.unit.test_pipeline_flags import DISTILLED_FILE, _one_line_error, _run, files, runs  # noqa: F401
 
 install_torchaudio_placeholder()
 from ltx_pipelines.utils.constants import DEFAULT_IMAGE_CRF  # noqa: E402
-from ltx_pipelines.utils.media_io import load_image_conditioning  # noqa: E402
+from ltx_core.conditioning import VideoConditionByLatentIndex  # noqa: E402
+from ltx_pipelines.utils.args import ImageConditioningInput  # noqa: E402
+from ltx_pipelines.utils.helpers import combined_image_conditionings  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -67,12 +69,21 @@ def test_bad_images_are_one_line_errors_and_nothing_is_written(files, runs, imag
     assert runs == [] and not (files / "out.mp4").exists()
 
 
-@pytest.mark.parametrize("crf", [0, DEFAULT_IMAGE_CRF])
-def test_loaded_image_equals_ltx_pipelines_load_image_conditioning(images, crf):
-    grid = Grid(1, 8, 12, 1)
-    ours = load_image(ImageCondition(images / "ok.png", 0, 1.0, crf), grid, torch.bfloat16, "cpu")
-    official = load_image_conditioning(str(images / "ok.png"), 256, 384, torch.bfloat16, torch.device("cpu"), crf)
-    assert ours.shape == (1, 3, 1, 256, 384) and torch.equal(ours, official)
+def _encode(image: torch.Tensor) -> torch.Tensor:
+    """A stand-in video encoder: (1, 3, 1, 32h, 32w) -> (1, 128, 1, h, w), every pixel of the image counts."""
+    pooled = torch.nn.functional.avg_pool3d(image.float(), (1, 32, 32))
+    return pooled.repeat(1, 43, 1, 1, 1)[:, :128].to(image.dtype)
+
+
+@pytest.mark.parametrize("name, crf", [("ok.png", DEFAULT_IMAGE_CRF), ("ok.png", 0), ("ok.webp", DEFAULT_IMAGE_CRF)])
+def test_conditioning_items_equal_ltx_pipelines_combined_image_conditionings(images, name, crf):
+    grid = Grid(2, 8, 12, 1)
+    ours = conditionings([ImageCondition(images / name, 0, 0.7, crf)], grid, _encode, torch.bfloat16, "cpu")
+    official = combined_image_conditionings([ImageConditioningInput(str(images / name), 0, 0.7, crf)], 256, 384,
+                                             _encode, torch.bfloat16, torch.device("cpu"))
+    assert [type(i) for i in ours] == [type(i) for i in official] == [VideoConditionByLatentIndex]
+    assert (ours[0].strength, ours[0].latent_idx) == (0.7, 0)
+    assert ours[0].latent.shape == (1, 128, 1, 8, 12) and torch.equal(ours[0].latent, official[0].latent)
 
 
 def test_exif_orientation_is_applied(tmp_path):
