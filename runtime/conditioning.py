@@ -64,7 +64,8 @@ def conditionings(images: list[ImageCondition], grid: Grid, encode: Callable[[to
         inputs = []
         for i, image in enumerate(images):
             upright = Path(folder) / f"{i}.png"
-            Image.fromarray(read_image(image.path)).save(upright)  # lossless: the pixels upstream would decode
+            # lossless, uncompressed (a 1080p PNG at the default level takes ~1 s to write): what upstream decodes
+            Image.fromarray(read_image(image.path)).save(upright, compress_level=0)
             inputs.append(ImageConditioningInput(str(upright), image.frame, image.strength, image.crf))
         return combined_image_conditionings(images=inputs, height=grid.height * 32, width=grid.width * 32,
                                             video_encoder=encode, dtype=dtype, device=device)

@@ -198,7 +198,8 @@ def _conditionings(executor: Executor, graphs: BucketGraphs, stage: int, images,
     graph = graphs.encoders[stage]
     (spec,), (out_spec,) = graph.inputs, graph.outputs
     encode = lambda image: run_graph(executor, graph, {spec.name: image}, device)[out_spec.name]  # noqa: E731
-    with progress.stage("image", f"{len(images)} image(s) through the video encoder at {spec.shape[-1]}x{spec.shape[-2]}"):
+    size = f"{spec.shape[-1]}x{spec.shape[-2]}"
+    with progress.stage("image", f"{len(images)} image(s) through the video encoder at {size}"):
         items = conditioning.conditionings(list(images), graph.grid, encode, torch_dtype(spec.dtype), device)
     done([graph.key])
     return items
