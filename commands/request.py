@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ltx_trt.core.checkpoint import read_header
-from ltx_trt.core.conditioning import ImageCondition, check_crf, check_frames, parse_image
+from ltx_trt.core.conditioning import MAX_CRF, ImageCondition, check_frames, parse_image
 from ltx_trt.core.errors import UserError
 from ltx_trt.core.pipelines import (DISTILLED_LORA_FILE, GUIDED, LoraSpec, choose_pipeline, detect_checkpoint,
                                     detect_header, transformer_blocks)
@@ -115,6 +115,8 @@ def numeric_ranges(profile: Profile) -> dict[str, tuple[float, float, str]]:
     return {**ranges,
             "--seed": (*SEEDS, f"use a seed from {SEEDS[0]} to {SEEDS[1]} (64 bits)"),
             "--resident-gib": (1.0, profile.vram_gib, f"use 1 to {vram} (GiB; the {profile.gpu} has {vram})"),
+            "--image-crf": (0, MAX_CRF, f"use 0 (no H.264 round trip) to {MAX_CRF}; the default is ltx-pipelines' "
+                                        "DEFAULT_IMAGE_CRF"),
             **GUIDANCE_RANGES}
 
 
@@ -193,9 +195,8 @@ def pipeline_fields(source: ModelSource, asked: str | None, force: bool, loras: 
 
 def image_conditions(values: tuple[str, ...], crf: int | None, bucket: Bucket) -> tuple[ImageCondition, ...]:
     """--image PATH[:FRAME[:STRENGTH]] (repeatable) and --image-crf (default: ltx-pipelines' DEFAULT_IMAGE_CRF),
-    checked before any model work: the values, the frames against the bucket, and every file read as an image."""
-    if crf is not None:
-        check_crf(crf)
+    checked before any model work (the CRF's range by check_numbers): the values, the frames against the bucket,
+    and every file read as an image."""
     if not values:
         if crf is not None:
             raise UserError("--image-crf without --image", "pass --image PATH with it, or drop --image-crf")

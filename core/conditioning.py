@@ -1,4 +1,4 @@
-"""`--image PATH[:FRAME[:STRENGTH]]` and `--image-crf`: parsed and range-checked at the CLI boundary.
+"""`--image PATH[:FRAME[:STRENGTH]]`: parsed and range-checked at the CLI boundary.
 
 Pure Python: what an image condition is and which values are refused (one-line UserErrors with a hint).
 The file itself is read and checked by runtime/conditioning.py. The default CRF is ltx-pipelines'
@@ -12,7 +12,8 @@ from pathlib import Path
 from ltx_trt.core.errors import UserError
 
 MIN_IMAGE_SIDE = 32  # pixels: one latent pixel of the VAE; smaller images are refused, not upscaled from nothing
-MAX_CRF = 51  # libx264's CRF range is 0..51; 0 skips the round trip, as ltx-pipelines' preprocess does
+MAX_CRF = 51  # libx264's CRF range is 0..51 (--image-crf, checked in commands.request's range table); 0 skips the
+# round trip, as ltx-pipelines' preprocess does
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class ImageCondition:
     path: Path
     frame: int = 0
     strength: float = 1.0
-    crf: int = 0
+    crf: int = 0  # the H.264 round trip's CRF (0: none); run passes ltx-pipelines' DEFAULT_IMAGE_CRF unless told
 
 
 def parse_image(text: str, crf: int) -> ImageCondition:
@@ -44,14 +45,7 @@ def parse_image(text: str, crf: int) -> ImageCondition:
     if not 0.0 <= strength <= 1.0:
         raise UserError(f"--image {text!r}: strength {strength} is outside [0, 1]",
                         "1.0 keeps the image as it is, 0.0 lets the model change it freely")
-    check_crf(crf)
     return ImageCondition(Path(path), int(frame), strength, crf)
-
-
-def check_crf(crf: int) -> None:
-    if not 0 <= crf <= MAX_CRF:
-        raise UserError(f"--image-crf {crf} is outside 0..{MAX_CRF}",
-                        "0 skips the H.264 round trip; ltx-pipelines' default is 33")
 
 
 def check_frames(images: list[ImageCondition], frames: int) -> None:

@@ -244,7 +244,7 @@ def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, wi
 
     profile = with_precision(request.select_profile(profile_name), precisions)
     request.check_numbers(profile, {"--width": width, "--height": height, "--frames": frames, "--seed": seed,
-                                    "--resident-gib": resident_gib})
+                                    "--resident-gib": resident_gib, "--image-crf": image_crf})
     profile = request.with_resident_gib(profile, resident_gib)
     bucket = request.select_bucket(profile, width, height, frames)
     images = request.image_conditions(images, image_crf, bucket)

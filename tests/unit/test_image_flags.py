@@ -57,8 +57,8 @@ BAD = [
     (["--image", "{d}/ok.png:121"], "the clip has frames 0..120"),
     (["--image", "{d}/ok.png:16"], "only frame 0 is supported so far"),
     (["--image", "{d}/ok.png", "--image", "{d}/ok.jpg"], "two --image at frame 0"),
-    (["--image", "{d}/ok.png", "--image-crf", "52"], "--image-crf 52 is outside 0..51"),
-    (["--image", "{d}/ok.png", "--image-crf", "-1"], "--image-crf -1 is outside 0..51"),
+    (["--image", "{d}/ok.png", "--image-crf", "52"], "--image-crf 52 is out of range (0 to 51)"),
+    (["--image", "{d}/ok.png", "--image-crf", "-1"], "--image-crf -1 is out of range (0 to 51)"),
     (["--image-crf", "20"], "--image-crf without --image"),
 ]
 
