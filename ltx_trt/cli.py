@@ -227,7 +227,7 @@ def build_engines(profile_name, model, checkpoint, artifacts, force, precisions)
               help="Condition on an image (JPEG, PNG, WebP) at a pixel frame (default 0; only 0 so far) with a "
                    "strength in [0, 1] (default 1.0: kept as is). Repeatable.")
 @click.option("--image-crf", type=int, default=None,
-              help="H.264 CRF of the images' round trip, 0..51, 0 = off (default: ltx-pipelines' 33).")
+              help="H.264 CRF of the images' round trip, 0..51, 0 = off (default: ltx-pipelines' DEFAULT_IMAGE_CRF).")
 @_precision_option
 @_pipeline_options
 @_user_errors
