@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ltx_trt.core.checkpoint import read_header
+from ltx_trt.core.conditioning import MAX_CRF, ImageCondition, check_frames, parse_image
 from ltx_trt.core.errors import UserError
 from ltx_trt.core.pipelines import (DISTILLED_LORA_FILE, GUIDED, LoraSpec, choose_pipeline, detect_checkpoint,
                                     detect_header, transformer_blocks)
@@ -88,6 +89,7 @@ class RunRequest:
     distilled_lora: Path | None = None  # the guided pipelines' distilled LoRA (None for the distilled pipeline)
     # its strength in (stage 1, stage 2), ltx-pipelines' own: None in stage 1 = not merged there (two-stage)
     distilled_lora_strengths: tuple[float | None, float] | None = None
+    images: tuple[ImageCondition, ...] = ()  # --image: conditioning images (each stage encodes them at its size)
 
 
 def select_profile(name: str | None) -> Profile:
@@ -113,6 +115,8 @@ def numeric_ranges(profile: Profile) -> dict[str, tuple[float, float, str]]:
     return {**ranges,
             "--seed": (*SEEDS, f"use a seed from {SEEDS[0]} to {SEEDS[1]} (64 bits)"),
             "--resident-gib": (1.0, profile.vram_gib, f"use 1 to {vram} (GiB; the {profile.gpu} has {vram})"),
+            "--image-crf": (0, MAX_CRF, f"use 0 (no H.264 round trip) to {MAX_CRF}; the default is ltx-pipelines' "
+                                        "DEFAULT_IMAGE_CRF"),
             **GUIDANCE_RANGES}
 
 
@@ -187,6 +191,28 @@ def pipeline_fields(source: ModelSource, asked: str | None, force: bool, loras: 
         check_stg_blocks(given, transformer_blocks(header))
     fields = {"pipeline": pipeline, **fields, "loras": parse_loras(loras)}
     return fields, [f"pipeline: {pipeline} ({why})", *describe(fields)]
+
+
+def image_conditions(values: tuple[str, ...], crf: int | None, bucket: Bucket) -> tuple[ImageCondition, ...]:
+    """--image PATH[:FRAME[:STRENGTH]] (repeatable) and --image-crf (default: ltx-pipelines' DEFAULT_IMAGE_CRF),
+    checked before any model work (the CRF's range by check_numbers): the values, the frames against the bucket,
+    and every file read as an image."""
+    if not values:
+        if crf is not None:
+            raise UserError("--image-crf without --image", "pass --image PATH with it, or drop --image-crf")
+        return ()
+    if crf is None:
+        _import_ltx_pipelines()
+        from ltx_pipelines.utils.constants import DEFAULT_IMAGE_CRF
+
+        crf = DEFAULT_IMAGE_CRF
+    images = tuple(parse_image(value, crf) for value in values)
+    check_frames(list(images), bucket.frames)
+    from ltx_trt.runtime.conditioning import read_image
+
+    for image in images:
+        read_image(image.path)
+    return images
 
 
 def describe(fields: dict) -> list[str]:

@@ -30,7 +30,8 @@ def run(request: RunRequest, log: Callable[[str], None] = print) -> Path:
     files = model_files(request.profile, request.source, request.artifacts)
     guiders = _guiders(request)
     batch = None if guiders is None else guided_batch(len(guiders.passes()))
-    graphs = BucketGraphs.select(profile_graphs(request.profile, files.dims), request.bucket, batch)
+    graphs = BucketGraphs.select(profile_graphs(request.profile, files.dims), request.bucket, batch,
+                                 images=bool(request.images))
     kind, why = choose_executor(request.executor, request.profile, devices.cuda_gpu())
     log(f"executor: {kind} ({why})")
     b = request.bucket
@@ -47,7 +48,7 @@ def run(request: RunRequest, log: Callable[[str], None] = print) -> Path:
         guidance = None if guiders is None else _guidance(request, guiders, graphs, log)
     path = generate(tokens, request.seed, request.output, graphs=graphs, bucket=request.bucket, config=files.config,
                     executor=executor, device=opened.device, cuda_graphs=kind in CAPTURABLE, progress=progress,
-                    guidance=guidance)
+                    guidance=guidance, images=request.images)
     if kind == "tensorrt":
         opened.executor.save_runtime_cache()  # TensorRT-RTX: the next run skips kernel compilation
     log(progress.summary(path))

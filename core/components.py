@@ -4,5 +4,6 @@ Pure data; imports nothing.
 """
 
 # Order is pipeline order; export, build and run iterate in it.
-COMPONENTS = ("text_encoder", "connector", "transformer", "upsampler", "video_decoder", "audio_decoder")
+COMPONENTS = ("text_encoder", "connector", "transformer", "upsampler", "video_encoder", "video_decoder",
+              "audio_decoder")
 MODALITIES = ("video", "audio")  # the transformer's two streams; video first wherever order matters

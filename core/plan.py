@@ -115,6 +115,9 @@ def bucket_graphs(bucket: Bucket, dims: ModelDims, precision: dict) -> list[Grap
         transformer_graph(dims, full, f"{name}.stage2", p),
         *(transformer_graph(dims, low, guided_variant(name, b), p, guided=b) for b in GUIDED_BATCHES),
         _graph("upsampler", name, shapes.upsampler_specs(low, d["upsampler"]), p, low),
+        # image conditioning (ltx-pipelines' combined_image_conditionings): each stage encodes at its own size
+        _graph("video_encoder", f"{name}.stage1", shapes.video_encoder_specs(low, d["video_encoder"]), p, low),
+        _graph("video_encoder", f"{name}.stage2", shapes.video_encoder_specs(full, d["video_encoder"]), p, full),
         _graph("video_decoder", name, shapes.video_decoder_specs(full, d["video_decoder"]), p, full),
         _graph("audio_decoder", name, shapes.audio_decoder_specs(full, d["audio_decoder"]), p, full),
     ]

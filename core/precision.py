@@ -33,7 +33,8 @@ class Precision:
 
 
 _QUANTIZABLE = ("transformer", "text_encoder")  # chained models: their block Linears take weight inputs
-_ALL = ("text_encoder", "connector", "transformer", "upsampler", "video_decoder", "audio_decoder")
+_ALL = ("text_encoder", "connector", "transformer", "upsampler", "video_encoder", "video_decoder",
+        "audio_decoder")
 PRECISIONS = {p.name: p for p in (
     Precision("fp32", "float32", None, None, _ALL),
     Precision("bf16", "bfloat16", None, None, _ALL),

@@ -211,6 +211,12 @@ def upsampler_specs(low: Grid, dtype: str) -> tuple[list[TensorSpec], list[Tenso
             [_f("stage2_video_latent", (1, c, low.frames, 2 * low.height, 2 * low.width), dtype)])
 
 
+def video_encoder_specs(grid: Grid, dtype: str) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    """One conditioning image (1, 3, 1, 32h, 32w) in [-1, 1] -> its normalised latent (1, 128, 1, h, w)."""
+    image = (1, 3, 1, grid.height * SPACE_SCALE, grid.width * SPACE_SCALE)
+    return ([_f("image", image, dtype)], [_f("image_latent", (1, VIDEO_LATENT_CHANNELS, 1, grid.height, grid.width), dtype)])
+
+
 def video_decoder_specs(grid: Grid, dtype: str) -> tuple[list[TensorSpec], list[TensorSpec]]:
     frames = TIME_SCALE * (grid.frames - 1) + 1
     pixels = (1, 3, frames, grid.height * SPACE_SCALE, grid.width * SPACE_SCALE)

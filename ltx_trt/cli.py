@@ -223,11 +223,17 @@ def build_engines(profile_name, model, checkpoint, artifacts, force, precisions)
               help="torch executor on a GPU: run the transformer's and text encoder's block graphs through "
                    "torch.compile (auto: the FP8 / NVFP4 ones; their activation quantization is only fast fused). "
                    "The first run compiles for a few minutes; bf16 blocks stay op for op the official pipeline's.")
+@click.option("--image", "images", multiple=True, metavar="PATH[:FRAME[:STRENGTH]]",
+              help="Condition on an image (JPEG, PNG, WebP) at a pixel frame (default 0; only 0 so far) with a "
+                   "strength in [0, 1] (default 1.0: kept as is). Repeatable.")
+@click.option("--image-crf", type=int, default=None,
+              help="H.264 CRF of the images' round trip, 0..51, 0 = off (default: ltx-pipelines' DEFAULT_IMAGE_CRF).")
 @_precision_option
 @_pipeline_options
 @_user_errors
 def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, width, height, frames, seed, executor,
-        output, resident_gib, compile_blocks, precisions, pipeline, force_pipeline, loras, **guidance):
+        output, resident_gib, compile_blocks, images, image_crf, precisions, pipeline, force_pipeline, loras,
+        **guidance):
     """Generate a clip with sound from a prompt, with the engines (or the exported ONNX, or PyTorch).
 
     Never exports or builds: missing or stale artifacts stop it with the command that makes them.
@@ -238,9 +244,10 @@ def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, wi
 
     profile = with_precision(request.select_profile(profile_name), precisions)
     request.check_numbers(profile, {"--width": width, "--height": height, "--frames": frames, "--seed": seed,
-                                    "--resident-gib": resident_gib})
+                                    "--resident-gib": resident_gib, "--image-crf": image_crf})
     profile = request.with_resident_gib(profile, resident_gib)
     bucket = request.select_bucket(profile, width, height, frames)
+    images = request.image_conditions(images, image_crf, bucket)
     src = source.resolve(model, checkpoint, gemma, upsampler, artifacts)
     fields, lines = request.pipeline_fields(src, pipeline, force_pipeline, loras, guidance)
     seed = request.DEFAULT_SEED if seed is None else seed
@@ -250,7 +257,7 @@ def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, wi
     for line in lines:
         click.echo(line)
     generate(request.RunRequest(prompt, profile, src, artifacts, bucket, seed, executor, output, compile_blocks,
-                                **fields), log=lambda line: click.echo(line))
+                                images=images, **fields), log=lambda line: click.echo(line))
 
 
 @main.command()

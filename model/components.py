@@ -76,7 +76,8 @@ def audio_decoder(config: dict) -> torch.nn.Module:
                                    VocoderConfigurator.from_config(config))
 
 
-# Encoders are never exported; the synthetic checkpoint writer needs them for the real file layout.
+# The video encoder is exported (image conditioning, model/decoder_graphs.py); the audio encoder never is: the
+# synthetic checkpoint writer needs it for the real file layout.
 def video_encoder(config: dict) -> torch.nn.Module:
     return VideoEncoderConfigurator.from_config(config)
 

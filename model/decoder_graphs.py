@@ -1,12 +1,15 @@
-"""The decode side as plain-tensor graphs: x2 latent upsampler, video VAE decoder, audio VAE decoder + vocoder.
+"""The VAE side as plain-tensor graphs: x2 latent upsampler, video VAE encoder (image conditioning), video VAE
+decoder, audio VAE decoder + vocoder.
 
 Each wrapper calls ltx-core's own code as ltx-pipelines' distilled pipeline does: `upsample_video`,
-`VideoDecoder.forward` (untiled `decode_video` before its uint8 mapping) and `decode_audio`. No export
+`VideoEncoder.forward` (what `combined_image_conditionings` calls on one image), `VideoDecoder.forward`
+(untiled `decode_video` before its uint8 mapping) and `decode_audio`. No export
 override is needed. The upsampler draws weights from two files: its own and, for the latent
 statistics `upsample_video` un-normalises and re-normalises with, the main checkpoint.
 Imports torch and ltx-core; of ltx_trt, imports core only.
 """
 
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -71,6 +74,14 @@ def build_video_decoder(files, dtype: torch.dtype) -> torch.nn.Module:
     return assign_from_file(decoder, files.checkpoint, mapping, dtype)
 
 
+def build_video_encoder(files, dtype: torch.dtype) -> torch.nn.Module:
+    """ltx-core's VideoEncoder with its latent statistics (it normalises what it encodes), as the ledger loads it."""
+    with parameters_on_meta():
+        encoder = components.video_encoder(files.config)
+    keymap = dataclasses.replace(components.ENCODER_KEY_MAPS["video_encoder"], unused=VIDEO_STATISTICS_KEY_MAP.unused)
+    return assign_from_file(encoder, files.checkpoint, key_mapping(encoder, files.checkpoint.header, keymap), dtype)
+
+
 def build_audio_decoder(files, dtype: torch.dtype) -> torch.nn.Module:
     with parameters_on_meta():
         model = components.audio_decoder(files.config)  # the resampler filter is computed here, not stored
@@ -107,6 +118,17 @@ class UpsamplerGraph(torch.nn.Module):
 
     def forward(self, stage1_video_latent):
         return (upsample_video(stage1_video_latent, video_encoder=self.model, upsampler=self.model.upsampler),)
+
+
+class VideoEncoderGraph(torch.nn.Module):
+    """forward(image (1,3,1,32h,32w) in [-1, 1]) -> (image_latent (1,128,1,h,w),), normalised: `video_encoder(image)`."""
+
+    def __init__(self, encoder: torch.nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, image):
+        return (self.encoder(image),)
 
 
 class VideoDecoderGraph(torch.nn.Module):
@@ -150,6 +172,7 @@ def _wrapper(cls):
 
 COMPONENTS = {
     "upsampler": ComponentModel(build_upsampler, _wrapper(UpsamplerGraph), example_inputs=example_inputs),
+    "video_encoder": ComponentModel(build_video_encoder, _wrapper(VideoEncoderGraph), example_inputs=example_inputs),
     "video_decoder": ComponentModel(build_video_decoder, _wrapper(VideoDecoderGraph), example_inputs=example_inputs),
     "audio_decoder": ComponentModel(build_audio_decoder, _wrapper(AudioDecoderGraph), example_inputs=example_inputs),
 }

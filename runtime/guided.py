@@ -130,7 +130,7 @@ class GuidedStep(Step):
         for m in MODALITIES:
             sigma = self.inputs[f"{m}_sigma"]  # (batch,): every row at the step's sigma
             torch.index_select(self.tables.sigmas, 0, self.index.expand_as(sigma), out=sigma)
-            self.inputs[f"{m}_timesteps"].copy_(sigma.unsqueeze(-1).expand_as(self.inputs[f"{m}_timesteps"]))
+            self.timesteps_(m, sigma)
         self.guide()
         self._euler()
 
@@ -164,5 +164,6 @@ class GuidedStep(Step):
         torch.index_select(self.tables.dts, 0, self.index, out=self.dt)
         torch.index_select(self.tables.divisors, 0, self.index, out=self.divisor)
         for m in MODALITIES:
+            self.blend_(m, self.x0[m])  # the loop's post_process_latent, after the guider (and on skip steps)
             sampling.euler_step_(self.state[m], self.x0[m], self.divisor, self.dt, self.scratch[m], self.reciprocal)
         self.index.add_(1)

@@ -96,10 +96,12 @@ class Denoiser:
 
 
 def res2s_denoise(step: Step, generator: torch.Generator, clean: dict[str, torch.Tensor | None], *, fps: int,
-                  multiplier: float, progress: Callable[[int, int], None] | None = None) -> dict[str, torch.Tensor]:
+                  multiplier: float, progress: Callable[[int, int], None] | None = None,
+                  conditionings: list = ()) -> dict[str, torch.Tensor]:
     """One hq stage as TI2VidTwoStagesHQPipeline runs it: `denoise_audio_video` (noise from the run's
     generator, video first, scaled by the stage's noise scale) with the res_2s loop and Res2sDiffusionStep;
-    returns the final (1, N, 128) latents. clean: as loop.denoise's (None: an empty latent)."""
+    returns the final (1, N, 128) latents. clean: as loop.denoise's (None: an empty latent); conditionings:
+    the stage's ltx-core conditioning items (runtime/conditioning.py), applied by the official code."""
     from ltx_trt.core.compat import install_torchaudio_placeholder
 
     install_torchaudio_placeholder()
@@ -120,7 +122,7 @@ def res2s_denoise(step: Step, generator: torch.Generator, clean: dict[str, torch
                             height=grid.height * 32, fps=float(fps))
     initial = _unpatchified(clean, grid)
     video, audio = denoise_audio_video(
-        output_shape=shape, conditionings=[], noiser=GaussianNoiser(generator=generator),
+        output_shape=shape, conditionings=list(conditionings), noiser=GaussianNoiser(generator=generator),
         sigmas=step.tables.sigmas.clone(), stepper=Res2sDiffusionStep(), denoising_loop_fn=loop,
         components=PipelineComponents(dtype=dtype, device=device), dtype=dtype, device=device,
         noise_scale=step.noise_scale[0], initial_video_latent=initial["video"], initial_audio_latent=initial["audio"])

@@ -20,13 +20,14 @@ def denoise(step: Step, generator: torch.Generator, clean: dict[str, torch.Tenso
     """Run one stage in place; returns the final (1, N, 128) latents (the step's own buffers).
 
     clean: per modality the (1, N, 128) latent to start from (stage 2: upsampled video, stage-1
-    audio), or None for an empty latent (stage 1). `capture(step, remaining)` is called after the first
+    audio; conditioned: with the image tokens in place), or None for an empty latent (stage 1). Where the
+    step is conditioned, the noise scale is the denoise mask x the stage's scale (GaussianNoiser). `capture(step, remaining)` is called after the first
     step, which runs eagerly: it may capture the step (runtime/capture.py) for the remaining ones.
     """
     scale = step.noise_scale  # 1.0 for stage 1, 0.909375 (the first sigma) for stage 2
     for m in MODALITIES:  # order matters: one generator, video first
         noise = sampling.draw_noise_(generator, step.x0[m])
-        sampling.noise_(step.latent(m), noise, clean[m], scale)
+        sampling.noise_(step.latent(m), noise, clean[m], scale if m not in step.masks else step.masks[m] * scale)
     step.reset()
     for i in range(step.num_steps):
         step()

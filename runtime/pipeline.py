@@ -20,9 +20,11 @@ from ltx_core.components.patchifiers import AudioPatchifier, VideoLatentPatchifi
 from ltx_core.types import AudioLatentShape, VideoLatentShape
 
 from ltx_trt.core import shapes
+from ltx_trt.core.conditioning import ImageCondition
+from ltx_trt.core.dtypes import torch_dtype
 from ltx_trt.core.plan import Graph
 from ltx_trt.core.profiles import Bucket
-from ltx_trt.runtime import media, rope, sampling
+from ltx_trt.runtime import conditioning, media, rope, sampling
 from ltx_trt.runtime.capture import Captures
 from ltx_trt.runtime.guided import GuidedStep, Guiders
 from ltx_trt.runtime.hq import res2s_denoise
@@ -44,15 +46,18 @@ class BucketGraphs:
     video_decoder: Graph
     audio_decoder: Graph
     guided: Graph | None = None  # the dev pipelines' stage 1 (batched guidance passes), in place of stage1
+    encoders: tuple[Graph, Graph] | None = None  # the video encoder at each stage's size (image conditioning)
 
     @classmethod
-    def select(cls, graphs: list[Graph], bucket: Bucket, guided_batch: int | None = None) -> "BucketGraphs":
+    def select(cls, graphs: list[Graph], bucket: Bucket, guided_batch: int | None = None,
+               images: bool = False) -> "BucketGraphs":
         by_key = {g.key: g for g in graphs}
         name = bucket.name
         guided = None if guided_batch is None else by_key[f"transformer.{name}.guided{guided_batch}"]
+        encoders = tuple(by_key[f"video_encoder.{name}.{s}"] for s in ("stage1", "stage2")) if images else None
         return cls(by_key["text_encoder"], by_key["connector"], by_key[f"transformer.{name}.stage1"],
                    by_key[f"transformer.{name}.stage2"], by_key[f"upsampler.{name}"],
-                   by_key[f"video_decoder.{name}"], by_key[f"audio_decoder.{name}"], guided)
+                   by_key[f"video_decoder.{name}"], by_key[f"audio_decoder.{name}"], guided, encoders)
 
     @property
     def first(self) -> Graph:
@@ -61,8 +66,8 @@ class BucketGraphs:
 
     def all(self) -> list[Graph]:
         """Every graph of the run, in pipeline order."""
-        return [self.text_encoder, self.connector, self.first, self.stage2, self.upsampler, self.video_decoder,
-                self.audio_decoder]
+        return [self.text_encoder, self.connector, self.first, self.stage2, self.upsampler, *(self.encoders or ()),
+                self.video_decoder, self.audio_decoder]
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,8 @@ def run_graph(executor: Executor, graph: Graph, inputs: dict[str, torch.Tensor],
 
 def generate(tokens: dict[str, torch.Tensor], seed: int, output: Path, *, graphs: BucketGraphs, bucket: Bucket,
              config: dict, executor: Executor, device: torch.device, cuda_graphs: bool = False,
-             progress: Progress | None = None, release: bool = True, guidance: Guidance | None = None) -> Path:
+             progress: Progress | None = None, release: bool = True, guidance: Guidance | None = None,
+             images: tuple[ImageCondition, ...] = ()) -> Path:
     """Text tokens -> mp4 at `output`. `config` is the checkpoint's architecture config (RoPE settings).
 
     With `release`, each graph is released from the executor once the run is done with it (text graphs
@@ -113,11 +119,13 @@ def generate(tokens: dict[str, torch.Tensor], seed: int, output: Path, *, graphs
     memory; pass False to keep everything for another call. With `cuda_graphs` (an executor whose calls
     can be captured, on CUDA), a stage's steps after the first run as a CUDA graph where that repays
     (runtime/capture.py). `guidance`: the dev pipelines' stage 1 and sampler (None: the distilled pipeline).
+    `images`: the conditioning images (graphs.encoders encode them at each stage's size).
     """
     done = executor.release if release else (lambda keys: None)
     progress = progress or Progress(device=device)
     full = denoised_latents(tokens, seed, graphs=graphs, bucket=bucket, config=config, executor=executor,
-                            device=device, cuda_graphs=cuda_graphs, progress=progress, done=done, guidance=guidance)
+                            device=device, cuda_graphs=cuda_graphs, progress=progress, done=done, guidance=guidance,
+                            images=images)
     with progress.stage("video decode"):
         frames = _decode_video(executor, graphs.video_decoder, full["video"], device)
     done([graphs.video_decoder.key])
@@ -134,8 +142,10 @@ def generate(tokens: dict[str, torch.Tensor], seed: int, output: Path, *, graphs
 
 def denoised_latents(tokens: dict[str, torch.Tensor], seed: int, *, graphs: BucketGraphs, bucket: Bucket, config: dict,
                      executor: Executor, device: torch.device, cuda_graphs: bool, progress: Progress,
-                     done: Callable[[list[str]], None], guidance: Guidance | None = None) -> dict[str, torch.Tensor]:
-    """Text tokens -> the final (1, N, 128) video and audio latents: encode, stage 1, upsample, stage 2."""
+                     done: Callable[[list[str]], None], guidance: Guidance | None = None,
+                     images: tuple[ImageCondition, ...] = ()) -> dict[str, torch.Tensor]:
+    """Text tokens -> the final (1, N, 128) video and audio latents: encode, stage 1, upsample, stage 2; each
+    stage conditioned on `images` (encoded at its size) as ltx-pipelines' pipelines do."""
     prompts = [tokens] if guidance is None else [tokens, guidance.negative_tokens]
     with progress.stage("text", "Gemma-3 encoder + connector" + ("" if guidance is None else ", prompt and negative")):
         text, *negative = encode_text(executor, graphs, prompts, device, done)
@@ -148,14 +158,15 @@ def denoised_latents(tokens: dict[str, torch.Tensor], seed: int, *, graphs: Buck
     capture = Captures(device, progress.log) if cuda_graphs and not res2s else None  # hq: host-side control flow
     generator = sampling.new_generator(seed, device)
 
-    def stage(step, clean):
+    def stage(step, clean, number):
+        items = _conditionings(executor, graphs, number, images, device, progress, done)
         if res2s:
-            return res2s_denoise(step, generator, clean, fps=bucket.fps,
-                                 multiplier=config["transformer"].get("timestep_scale_multiplier", 1000), progress=progress.step)
-        return denoise(step, generator, clean, progress.step, capture)
+            return res2s_denoise(step, generator, clean, fps=bucket.fps, conditionings=items, progress=progress.step,
+                                 multiplier=config["transformer"].get("timestep_scale_multiplier", 1000))
+        return denoise(step, generator, _conditioned(step, items, clean, bucket.fps), progress.step, capture)
 
     with progress.stage("stage 1", _stage_detail("half size", first, res2s)):
-        low = stage(first, {"video": None, "audio": None})
+        low = stage(first, {"video": None, "audio": None}, 0)
     first.drop_graph()  # its activations' pool goes back before stage 2 allocates
     if guidance is not None:
         done([graphs.first.key])  # the stage-1 weights leave before stage 2's (the distilled LoRA's) are packed
@@ -163,7 +174,7 @@ def denoised_latents(tokens: dict[str, torch.Tensor], seed: int, *, graphs: Buck
         upsampled = _upsample(executor, graphs.upsampler, low["video"], device)
     done([graphs.upsampler.key])
     with progress.stage("stage 2", _stage_detail("full size", second, res2s)):
-        full = stage(second, {"video": upsampled, "audio": low["audio"]})
+        full = stage(second, {"video": upsampled, "audio": low["audio"]}, 1)
     done([graphs.stage2.key] if guidance is not None else [graphs.first.key, graphs.stage2.key])
     return full
 
@@ -177,6 +188,34 @@ def encode_text(executor: Executor, graphs: BucketGraphs, prompts: list[dict[str
                 for h, t in zip(hidden, prompts)]
     done([graphs.connector.key])  # and all text weights before the transformer's are packed
     return contexts
+
+
+def _conditionings(executor: Executor, graphs: BucketGraphs, stage: int, images, device, progress: Progress,
+                   done: Callable[[list[str]], None]) -> list:
+    """ltx-core's conditioning items of stage `stage` (0, 1): each image encoded by that stage's encoder graph."""
+    if not images:
+        return []
+    graph = graphs.encoders[stage]
+    (spec,), (out_spec,) = graph.inputs, graph.outputs
+    encode = lambda image: run_graph(executor, graph, {spec.name: image}, device)[out_spec.name]  # noqa: E731
+    size = f"{spec.shape[-1]}x{spec.shape[-2]}"
+    with progress.stage("image", f"{len(images)} image(s) through the video encoder at {size}"):
+        items = conditioning.conditionings(list(images), graph.grid, encode, torch_dtype(spec.dtype), device)
+    done([graph.key])
+    return items
+
+
+def _conditioned(step: Step, items: list, clean: dict[str, torch.Tensor | None], fps: int) -> dict:
+    """The stage's starting latents with the conditioning applied (the step then keeps the mask and clean
+    latent: timesteps x mask, x0 blended), as ltx-pipelines' create_noised_state builds them."""
+    if not items:
+        return clean
+    state = conditioning.conditioned_state(items, step.grid, fps, clean["video"], step.latent("video").dtype,
+                                           step.device)
+    if state.latent.shape != step.latent("video").shape:  # keyframes append tokens: refused at the boundary
+        raise ValueError(f"conditioned latent {tuple(state.latent.shape)} does not fit graph {step.graph_key}")
+    step.condition("video", state.denoise_mask, state.clean_latent)
+    return {**clean, "video": state.latent}
 
 
 def _stages(graphs: BucketGraphs, executor: Executor, device, guidance: Guidance | None) -> tuple[Step, Step]:

@@ -82,7 +82,8 @@ def draw_noise_(generator: torch.Generator, out: torch.Tensor) -> torch.Tensor:
 def noise_(out: torch.Tensor, noise: torch.Tensor, clean: torch.Tensor | None, scale: torch.Tensor) -> None:
     """out = noise * s + clean * (1 - s), float32, rounded to out's dtype (GaussianNoiser, mask 1).
 
-    `scale` is a float32 tensor (the stage's first sigma: 1.0 for stage 1, 0.909375 for stage 2);
+    `scale` is a float32 tensor (the stage's first sigma: 1.0 for stage 1, 0.909375 for stage 2), or for a
+    conditioned modality the (1, N, 1) denoise mask x that sigma, as GaussianNoiser's `scaled_mask`;
     `clean` None means zeros (stage 1 starts from an empty latent). Runs once per stage, before the
     loop, so its float32 temporaries are not part of the step.
     """

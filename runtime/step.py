@@ -19,8 +19,9 @@ class Step:
 
     The latent state *is* the `<modality>_tokens` input buffer (the latent dtype is the graph's:
     bf16 as in the official pipelines, fp32 for fp32 graphs); the executor reads it and the Euler
-    update overwrites it. The denoise mask is 1 everywhere (no image conditioning), so timesteps =
-    sigma, and the official x0 blend with the clean latent is the identity.
+    update overwrites it. Without image conditioning the denoise mask is 1 everywhere, so timesteps =
+    sigma and the official x0 blend with the clean latent is the identity (skipped); `condition` sets a
+    modality's mask and clean latent (runtime/conditioning.py), and the step then does both as upstream.
     """
 
     capturable = True  # whether every step runs the same launches (runtime/capture.py may record them)
@@ -44,6 +45,28 @@ class Step:
         self.x0 = {m: torch.zeros_like(self.inputs[f"{m}_tokens"]) for m in MODALITIES}
         self.scratch = {m: torch.zeros_like(self.inputs[f"{m}_tokens"], dtype=torch.float32) for m in MODALITIES}
         self.graph: torch.cuda.CUDAGraph | None = None
+        self.masks: dict[str, torch.Tensor] = {}  # modality -> (1, N, 1) float32 denoise mask, where conditioned
+        self.cleans: dict[str, torch.Tensor] = {}  # modality -> (1, N, C) clean latent, where conditioned
+
+    def condition(self, modality: str, mask: torch.Tensor, clean: torch.Tensor) -> None:
+        """Condition a modality: its (1, N, 1) float32 denoise mask and (1, N, C) clean latent (ltx-core's
+        LatentState fields); timesteps become sigma x mask and each x0 is blended with the clean latent."""
+        self.masks[modality] = mask.to(self.device, torch.float32)
+        self.cleans[modality] = clean.to(self.device)
+
+    def timesteps_(self, modality: str, sigma: torch.Tensor) -> None:
+        """`<modality>_timesteps` (rows, N) = sigma (rows,) x the denoise mask, as timesteps_from_mask."""
+        timesteps = self.inputs[f"{modality}_timesteps"]
+        mask = self.masks.get(modality)
+        timesteps.copy_((sigma.unsqueeze(-1) if mask is None else mask[..., 0] * sigma.unsqueeze(-1))
+                        .expand_as(timesteps))
+
+    def blend_(self, modality: str, x0: torch.Tensor) -> None:
+        """The loop's post_process_latent where the modality is conditioned (the identity elsewhere)."""
+        if modality in self.masks:
+            from ltx_trt.runtime.conditioning import blend_
+
+            blend_(x0, self.masks[modality], self.cleans[modality])
 
     def latent(self, modality: str) -> torch.Tensor:
         """The (1, N, 128) patchified latent state of `modality` (the executor's token input)."""
@@ -68,13 +91,14 @@ class Step:
         """The step function: set sigma from the index, run the graph, x0, Euler, index += 1."""
         for m in MODALITIES:
             torch.index_select(self.tables.sigmas, 0, self.index, out=self.inputs[f"{m}_sigma"])
-            self.inputs[f"{m}_timesteps"].copy_(self.inputs[f"{m}_sigma"])  # broadcast: sigma x mask of ones
+            self.timesteps_(m, self.inputs[f"{m}_sigma"])
         torch.index_select(self.tables.dts, 0, self.index, out=self.dt)
         torch.index_select(self.tables.divisors, 0, self.index, out=self.divisor)
         self.executor.run(self.graph_key, self.inputs, self.outputs)
         for m in MODALITIES:
             tokens, x0, scratch = self.inputs[f"{m}_tokens"], self.x0[m], self.scratch[m]
             sampling.to_x0_(x0, tokens, self.outputs[f"{m}_velocity"], self.inputs[f"{m}_timesteps"], scratch)
+            self.blend_(m, x0)
             sampling.euler_step_(tokens, x0, self.divisor, self.dt, scratch, self.reciprocal)
         self.index.add_(1)
 

@@ -40,7 +40,8 @@ def test_tiny_engines_build_for_every_rtx_profile(tiny_export, profile):
         assert memory["source"] == "builder log" and min(memory["weights_bytes"], memory["activation_bytes"]) >= 0, key
     reports = {key: engine["memory"] for key, engine in manifest["engines"].items()}
     # engines with weights report them; the chained parts take theirs as inputs (constants only, if any)
-    assert all(reports[k]["weights_bytes"] > 0 for k in reports if k.startswith(("upsampler", "video_decoder")))
+    assert all(reports[k]["weights_bytes"] > 0 for k in reports
+               if k.startswith(("upsampler", "video_encoder", "video_decoder")))
     blocks = [k for k in reports if k.rsplit(".", 1)[-1].startswith("block")]  # block, block_fp8, block_int4
     assert blocks and max(reports[k]["weights_bytes"] for k in blocks) < 16384
     assert all(reports[k]["activation_bytes"] > 0 for k in blocks)

@@ -218,8 +218,9 @@ def test_doctor_reports_the_machine_and_the_artifacts(linked, monkeypatch):
     out = result.output
     assert "GPU: no CUDA GPU" in out and "profile: none fits (no CUDA GPU)" in out
     assert "  tensorrt_rtx: " in out and "  tensorrt: " in out and "  onnxruntime: " in out and "  torch: " in out
-    # text encoder parts, connector; per bucket 3 transformer parts x (2 stages + the guided graphs) + 3 decoders
-    graphs = 4 + (3 * (2 + len(GUIDED_BATCHES)) + 3) * 2
+    # text encoder parts, connector; per bucket 3 transformer parts x (2 stages + the guided graphs) + upsampler,
+    # video encoder at both stage sizes, 2 decoders
+    graphs = 4 + (3 * (2 + len(GUIDED_BATCHES)) + 5) * 2
     assert f"tiny/{PROFILE}: onnx {graphs} graphs; engines {graphs} (tensorrt_rtx 1.7.1, compute capability 8.9)" in out
 
 

@@ -26,7 +26,7 @@ from ltx_trt.runtime import devices
 PROFILE = "rtx4090"
 # every component but the video decoder, whose two graphs take 25 s and 70 s of ONNX Runtime on 2 cores
 QUICK = ("--component", "text_encoder", "--component", "connector", "--component", "transformer",
-         "--component", "upsampler", "--component", "audio_decoder")
+         "--component", "upsampler", "--component", "video_encoder", "--component", "audio_decoder")
 
 
 def _verify(artifacts, *flags):

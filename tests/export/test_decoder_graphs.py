@@ -1,4 +1,4 @@
-"""The decode-side graphs (x2 upsampler, video decoder, audio decoder + vocoder): ONNX Runtime in fp32 ==
+"""The VAE-side graphs (x2 upsampler, video encoder, video decoder, audio decoder + vocoder): ONNX Runtime in fp32 ==
 the unmodified ltx-core path loaded by ltx-core's own builder; planned shapes at real widths; loading refuses
 configs ltx-core would silently complete; TensorRT-RTX builds the fp32 audio and bf16 video decoders."""
 
@@ -41,7 +41,7 @@ from ltx_core.model.audio_vae import (  # noqa: E402, I001  (ltx_trt.model insta
 )
 
 SMALL = Bucket("small", width=128, height=64, frames=17, fps=24)  # stage 2: 3x2x4 latent, 18 audio tokens
-COMPONENTS = ("upsampler", "video_decoder", "audio_decoder")
+COMPONENTS = ("upsampler", "video_encoder", "video_decoder", "audio_decoder")
 DIMS = shapes.ModelDims(video_heads=2, video_head_dim=32, audio_heads=2, audio_head_dim=16, audio_cross_dim=32,
                         gemma_hidden=64, gemma_layers=4,  # only the transformer's specs read them
                         transformer=layout_from_config(ltx23_config.tiny_config()))
@@ -107,6 +107,8 @@ def ltx_core_reference(files, component: str, latent: torch.Tensor) -> torch.Ten
             encoder = ltx_core_build(VideoEncoderConfigurator, checkpoint, VAE_ENCODER_COMFY_KEYS_FILTER)
             upsampler = ltx_core_build(LatentUpsamplerConfigurator, files.source.upsampler)
             return upsample_video(latent, video_encoder=encoder, upsampler=upsampler)
+        if component == "video_encoder":  # what combined_image_conditionings calls on the loaded image
+            return ltx_core_build(VideoEncoderConfigurator, checkpoint, VAE_ENCODER_COMFY_KEYS_FILTER)(latent)
         if component == "video_decoder":
             return ltx_core_build(VideoDecoderConfigurator, checkpoint, VAE_DECODER_COMFY_KEYS_FILTER)(latent)
         decoder = ltx_core_build(AudioDecoderConfigurator, checkpoint, AUDIO_VAE_DECODER_COMFY_KEYS_FILTER)
@@ -120,7 +122,7 @@ def run_onnx(folder, graph, inputs):
 
 
 @pytest.mark.parametrize("component", [
-    "upsampler", "video_decoder", pytest.param("audio_decoder", marks=pytest.mark.slow)])  # audio: ~1 min export
+    "upsampler", "video_encoder", "video_decoder", pytest.param("audio_decoder", marks=pytest.mark.slow)])  # audio: ~1 min export
 def test_fp32_onnx_matches_the_unmodified_ltx_core_path(files, fp32_exports, component):
     graph, module, _ = fp32_exports(component)
     fresh = decoder_graphs.COMPONENTS[component].example_inputs(module, graph, seed=11)
@@ -151,11 +153,12 @@ def test_upsampler_reads_its_file_and_the_checkpoints_latent_statistics(files, f
 
 @pytest.fixture(scope="module")
 def real_width_modules():
-    """The three components at real widths on the meta device: shapes only, no memory, no compute."""
+    """The four components at real widths on the meta device: shapes only, no memory, no compute."""
     config = ltx23_config.full_config()
     with torch.device("meta"):
         return {"upsampler": decoder_graphs.UpsamplerWithStatistics(
                     components.upsampler(ltx23_config.FULL_UPSAMPLER_CONFIG), PerChannelStatistics(128)),
+                "video_encoder": components.video_encoder(config),
                 "video_decoder": components.video_decoder(config),
                 "audio_decoder": components.audio_decoder(config)}
 

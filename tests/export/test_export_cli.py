@@ -16,8 +16,8 @@ from ltx_trt.export.checks import FORBIDDEN_OPS, op_counts
 from tests.reference import read_reference
 
 # the text encoder's pre, block, post and the connector, then per bucket: the transformer's pre, block, post for
-# each stage and each guided batch, the upsampler and the two decoders
-GRAPHS_PER_BUCKET = 3 * (2 + len(GUIDED_BATCHES)) + 3
+# each stage and each guided batch, the upsampler, the video encoder at both stage sizes and the two decoders
+GRAPHS_PER_BUCKET = 3 * (2 + len(GUIDED_BATCHES)) + 5
 
 
 def test_tiny_export_writes_every_component_and_a_manifest(tiny_export):

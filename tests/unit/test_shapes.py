@@ -45,8 +45,9 @@ def test_profile_plan_has_one_graph_per_component_and_shape():
     assert keys[:2] == ["text_encoder", "connector"]
     assert "transformer.768x512-5s.stage1" in keys and "transformer.1280x704-10s.stage2" in keys
     assert "transformer.768x512-5s.guided4" in keys and "transformer.1280x704-10s.guided3" in keys
-    # per bucket: two stages, the guided graphs, upsampler and two decoders
-    assert len(keys) == len(set(keys)) == 2 + (2 + len(GUIDED_BATCHES) + 3) * len(profile.buckets)
+    assert "video_encoder.768x512-5s.stage1" in keys and "video_encoder.768x512-5s.stage2" in keys
+    # per bucket: two stages, the guided graphs, upsampler, the video encoder at both stage sizes and two decoders
+    assert len(keys) == len(set(keys)) == 2 + (2 + len(GUIDED_BATCHES) + 5) * len(profile.buckets)
     parts = [g.key for g in physical(profile_graphs(profile, FULL))]  # chained models as pre, blocks, post
     # FP8: blocks 2-45 run the quantized block graph, blocks 0-1 and 46-47 the bf16 one
     assert {"transformer.768x512-5s.stage1.block", "transformer.768x512-5s.stage1.block_fp8"} <= set(parts)
@@ -54,7 +55,7 @@ def test_profile_plan_has_one_graph_per_component_and_shape():
     assert "text_encoder.block_int4" in parts and "text_encoder" not in parts  # every Gemma layer INT4
     # text encoder: pre, block_int4, post; connector; per bucket: two stages and the guided graphs of pre, block,
     # block_fp8, post + 3
-    assert len(parts) == len(set(parts)) == 4 + ((2 + len(GUIDED_BATCHES)) * 4 + 3) * len(profile.buckets)
+    assert len(parts) == len(set(parts)) == 4 + ((2 + len(GUIDED_BATCHES)) * 4 + 5) * len(profile.buckets)
 
 
 def test_fp8_block_takes_fp8_weights_with_their_scales_and_bf16_biases():
@@ -90,3 +91,11 @@ def test_full_size_transformer_parts_have_the_checkpoints_shapes():
     block_in, block_out = shapes.transformer_part_specs(FULL, grid, "bfloat16", "block")
     assert len([s for s in block_in if s.name.startswith(shapes.WEIGHT_PREFIX)]) == 86
     assert [s.shape for s in block_out] == [(1, 6144, 4096), (1, 126, 2048)]
+
+
+def test_video_encoder_specs_take_one_image_at_each_stage_size_to_one_latent_frame():
+    low, full = shapes.stage_grids(load_profile("rtx4090").buckets[0])
+    for grid, pixels in ((low, (1, 3, 1, 256, 384)), (full, (1, 3, 1, 512, 768))):
+        (image,), (latent,) = shapes.video_encoder_specs(grid, "bfloat16")
+        assert (image.name, image.shape, latent.name) == ("image", pixels, "image_latent")
+        assert latent.shape == (1, 128, 1, grid.height, grid.width)

@@ -1,0 +1,95 @@
+"""Image conditioning as ltx-pipelines 1.0.0 does it: load, H.264 round trip, resize + crop, encode, place.
+
+The image is decoded here (every file read is checked: a one-line error for a missing, unreadable or too
+small image; EXIF orientation applied, any PIL mode made RGB), then ltx-pipelines' own
+`combined_image_conditionings` loads it (`load_image_conditioning`: the single-frame H.264 round trip at the
+CRF, resize + centre crop, normalisation), runs the video encoder graph on it and makes ltx-core's
+conditioning items; ltx-core's latent tools + ltx-pipelines' `state_with_conditionings` build the state
+(latent, denoise mask, clean latent) a stage starts from. Imports torch, PIL, ltx-core / ltx-pipelines (on
+first use) and ltx_trt.core / runtime only.
+"""
+
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ltx_trt.core.conditioning import MIN_IMAGE_SIDE, ImageCondition
+from ltx_trt.core.errors import UserError
+from ltx_trt.core.shapes import Grid
+
+IMAGE_FORMATS = ("JPEG", "PNG", "WEBP")  # what PIL may decode for --image
+
+
+def read_image(path: Path):
+    """The image at `path` as an (H, W, 3) uint8 array, upright (EXIF orientation applied), or a UserError."""
+    import numpy as np
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    hint = "pass a JPEG, PNG or WebP file"
+    try:
+        with Image.open(path, formats=IMAGE_FORMATS) as image:
+            image = ImageOps.exif_transpose(image).convert("RGB")
+    except FileNotFoundError:
+        raise UserError(f"--image {path}: no such file", hint) from None
+    except UnidentifiedImageError:
+        raise UserError(f"--image {path}: not a JPEG, PNG or WebP image", hint) from None
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise UserError(f"--image {path}: cannot be read ({str(error).splitlines()[0]})", hint) from None
+    if min(image.size) < MIN_IMAGE_SIDE:
+        raise UserError(f"--image {path} is {image.width}x{image.height}",
+                        f"pass an image at least {MIN_IMAGE_SIDE} pixels on each side")
+    return np.asarray(image, dtype=np.uint8)
+
+
+def conditionings(images: list[ImageCondition], grid: Grid, encode: Callable[[torch.Tensor], torch.Tensor],
+                  dtype: torch.dtype, device) -> list:
+    """ltx-core's conditioning items of one stage (`grid`: its latent grid), made by ltx-pipelines'
+    combined_image_conditionings itself (load_image_conditioning: decode, H.264 round trip at the CRF, resize
+    + centre crop, normalise; then `encode`, the stage's video encoder graph; frame 0 replaces the first latent
+    frame). It reads each image from an upright 8-bit RGB PNG that `read_image` wrote from the checked file:
+    upstream's decode_image ignores EXIF orientation and mishandles greyscale or palette files, and the user's
+    file is then read once, by the checked reader."""
+    import tempfile
+
+    from PIL import Image
+
+    from ltx_trt.core.compat import install_torchaudio_placeholder
+
+    install_torchaudio_placeholder()
+    from ltx_pipelines.utils.args import ImageConditioningInput
+    from ltx_pipelines.utils.helpers import combined_image_conditionings
+
+    with tempfile.TemporaryDirectory(prefix="ltx-trt-image-") as folder:
+        inputs = []
+        for i, image in enumerate(images):
+            upright = Path(folder) / f"{i}.png"
+            # lossless, uncompressed (a 1080p PNG at the default level takes ~1 s to write): what upstream decodes
+            Image.fromarray(read_image(image.path)).save(upright, compress_level=0)
+            inputs.append(ImageConditioningInput(str(upright), image.frame, image.strength, image.crf))
+        return combined_image_conditionings(images=inputs, height=grid.height * 32, width=grid.width * 32,
+                                            video_encoder=encode, dtype=dtype, device=device)
+
+
+def conditioned_state(items: list, grid: Grid, fps: int, initial: torch.Tensor | None, dtype: torch.dtype, device):
+    """ltx-core's patchified video LatentState of a stage with `items` applied (before noising): `latent` and
+    `clean_latent` (1, N, 128), `denoise_mask` (1, N, 1) float32. initial: the (1, N, 128) tokens the stage
+    starts from (stage 2: the upsampled video), None for an empty latent."""
+    from ltx_core.components.patchifiers import VideoLatentPatchifier
+    from ltx_core.tools import VideoLatentTools
+    from ltx_core.types import VideoLatentShape
+    from ltx_pipelines.utils.helpers import state_with_conditionings
+
+    shape = VideoLatentShape(1, 128, grid.frames, grid.height, grid.width)
+    patchifier = VideoLatentPatchifier(patch_size=1)
+    tools = VideoLatentTools(patchifier, shape, float(fps))
+    initial = None if initial is None else patchifier.unpatchify(initial, output_shape=shape)
+    return state_with_conditionings(tools.create_initial_state(device, dtype, initial), items, tools)
+
+
+def blend_(x0: torch.Tensor, mask: torch.Tensor, clean: torch.Tensor) -> None:
+    """x0 = x0 * mask + clean * (1 - mask) in place, by ltx-pipelines' post_process_latent (the loop's blend
+    of the denoised latent with the conditioning). x0, clean: (1, N, C); mask: (1, N, 1) float32."""
+    from ltx_pipelines.utils.helpers import post_process_latent
+
+    x0.copy_(post_process_latent(x0, mask, clean))
