@@ -88,6 +88,8 @@ class RunRequest:
     distilled_lora: Path | None = None  # the guided pipelines' distilled LoRA (None for the distilled pipeline)
     # its strength in (stage 1, stage 2), ltx-pipelines' own: None in stage 1 = not merged there (two-stage)
     distilled_lora_strengths: tuple[float | None, float] | None = None
+    engines: Path | None = None  # `--engines PACK`: an engine pack archive (commands/pack.py)
+    pack: Path | None = None  # where run installed it (its onnx/ and engines/), set by run
 
 
 def select_profile(name: str | None) -> Profile:
