@@ -5,8 +5,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 LTX := $(VENV)/bin/ltx-trt
 GPU ?= rtx4090
+# `make packs`: every RTX profile's engine pack of ARCHITECTURE, from its configs alone (no checkpoint), into
+# packs/ (CI: .github/workflows/packs.yml). ARCHITECTURE=ltx-2.3-tiny builds the tiny model's in a few minutes.
+ARCHITECTURE ?= ltx-2.3-22b
+RTX_PROFILES ?= rtx3060 rtx4090 rtx5090
+PACK_ARTIFACTS ?= artifacts
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench clean packs
 
 $(VENV)/.installed: requirements/cpu.txt pyproject.toml
 	python3 -m venv $(VENV)
@@ -25,6 +30,13 @@ demo: install
 	$(LTX) build-engines --gpu $(GPU) --model tiny
 	$(LTX) calibrate --gpu $(GPU) --model tiny --prompt "a red fox runs through fresh snow" --width 768 --height 512 --frames 121
 	$(LTX) run --gpu $(GPU) --model tiny --prompt "a red fox runs through fresh snow, birdsong"
+
+packs: install
+	set -e; for gpu in $(RTX_PROFILES); do \
+		$(LTX) export --gpu $$gpu --architecture $(ARCHITECTURE) --artifacts $(PACK_ARTIFACTS); \
+		$(LTX) build-engines --gpu $$gpu --architecture $(ARCHITECTURE) --artifacts $(PACK_ARTIFACTS); \
+		$(LTX) pack --gpu $$gpu --architecture $(ARCHITECTURE) --artifacts $(PACK_ARTIFACTS) --output packs; \
+	done
 
 test: install
 	$(PY) -m pytest -q tests

@@ -36,13 +36,14 @@ def build_command(profile: str, source: ModelSource, artifacts: Path) -> str:
 
 
 def check_onnx(artifacts: Path, source: ModelSource, profile: Profile, fingerprint: str,
-               graphs: list[Graph]) -> Artifacts:
-    """The export folder for (model, profile), refused unless it holds `graphs` from this checkpoint."""
-    fix = export_command(profile.flags, source, artifacts)
-    folder = onnx_dir(artifacts, source.model_id, profile.folder)
+               graphs: list[Graph], pack: Path | None = None) -> Artifacts:
+    """The export folder for (model, profile), refused unless it holds `graphs` from this checkpoint; `pack`: an
+    installed engine pack's folder instead (weightless, its architecture checked by commands/pack.py)."""
+    fix = export_command(profile.flags, source, artifacts) if pack is None else f"the engine pack in {pack}"
+    folder = onnx_dir(artifacts, source.model_id, profile.folder) if pack is None else pack / "onnx"
     manifest = _read(folder, fix, "no ONNX export")
-    _check_origin(manifest, folder, source, profile, fix)
-    _require(manifest.get("checkpoint", {}).get("fingerprint") == fingerprint,
+    _check_origin(manifest, folder, source, profile, fix, pack is not None)
+    _require(pack is not None or manifest.get("checkpoint", {}).get("fingerprint") == fingerprint,
              f"the ONNX in {folder} was exported from another checkpoint than {source.checkpoint}", fix)
     verifier, where = Verifier(folder), f"the ONNX manifest of {folder}"
     for graph in graphs:
@@ -59,16 +60,17 @@ def check_onnx(artifacts: Path, source: ModelSource, profile: Profile, fingerpri
 
 
 def check_engines(artifacts: Path, source: ModelSource, profile: Profile, fingerprint: str,
-                  graphs: list[Graph]) -> Artifacts:
-    """The engine folder for (model, profile), refused unless every engine of `graphs` is built and current."""
-    fix = build_command(profile.flags, source, artifacts)
-    folder = engines_dir(artifacts, source.model_id, profile.folder)
+                  graphs: list[Graph], pack: Path | None = None) -> Artifacts:
+    """The engine folder for (model, profile), refused unless every engine of `graphs` is built and current;
+    `pack`: an installed engine pack's folder instead (see check_onnx)."""
+    fix = build_command(profile.flags, source, artifacts) if pack is None else f"the engine pack in {pack}"
+    folder = engines_dir(artifacts, source.model_id, profile.folder) if pack is None else pack / "engines"
     manifest = _read(folder, fix, "no engines")
-    _check_origin(manifest, folder, source, profile, fix)
-    _require(manifest.get("checkpoint", {}).get("fingerprint") == fingerprint,
+    _check_origin(manifest, folder, source, profile, fix, pack is not None)
+    _require(pack is not None or manifest.get("checkpoint", {}).get("fingerprint") == fingerprint,
              f"the engines in {folder} were built from another checkpoint than {source.checkpoint}",
              f"run: {export_command(profile.flags, source, artifacts)}, then {fix}")
-    exported = _exported_hashes(onnx_dir(artifacts, source.model_id, profile.folder))
+    exported = _exported_hashes(onnx_dir(artifacts, source.model_id, profile.folder) if pack is None else pack / "onnx")
     verifier = Verifier(folder)
     for graph in graphs:
         entry = manifest.get("engines", {}).get(graph.key)
@@ -96,8 +98,11 @@ def _read(folder: Path, fix: str, what: str) -> dict:
     return read_manifest(path, fix)
 
 
-def _check_origin(manifest: dict, folder: Path, source: ModelSource, profile: Profile, fix: str) -> None:
-    check_origin(manifest, str(folder / MANIFEST_NAME), source.model_id, profile.folder, profile_sha256(profile), fix)
+def _check_origin(manifest: dict, folder: Path, source: ModelSource, profile: Profile, fix: str,
+                  packed: bool = False) -> None:
+    """This model (a pack: the architecture it was made from, checked against the files already) and profile."""
+    model = manifest.get("model_id") if packed else source.model_id
+    check_origin(manifest, str(folder / MANIFEST_NAME), model, profile.folder, profile_sha256(profile), fix)
 
 
 def _exported_hashes(folder: Path) -> dict[str, str]:
@@ -111,4 +116,4 @@ def _exported_hashes(folder: Path) -> dict[str, str]:
 
 def _require(condition: bool, message: str, fix: str) -> None:
     if not condition:
-        raise UserError(message, fix if fix.startswith("run: ") else f"run: {fix}")
+        raise UserError(message, fix if fix.startswith(("run: ", "the engine pack")) else f"run: {fix}")

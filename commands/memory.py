@@ -28,7 +28,7 @@ def buffer_bytes(graphs: list[Graph]) -> int:
     """Bytes of the buffers a run allocates: each graph's inputs and outputs, plus a chain's intermediates."""
     total = 0
     for g in graphs:
-        total += sum(s.nbytes for s in (*g.inputs, *g.outputs))
+        total += sum(s.nbytes for s in (*g.activations, *g.outputs))
         if g.parts:
             total += chain_buffer_bytes(g)
     return total

@@ -28,8 +28,10 @@ from ltx_trt.model.lora import lora_reader
 from ltx_trt.model.quantized_weights import amax_reader, graph_reader
 from ltx_trt.model.text_parts import folder_reader
 from ltx_trt.model.transformer_parts import checkpoint_reader
+from ltx_trt.model.weight_inputs import state_reader
 from ltx_trt.runtime import devices
 from ltx_trt.runtime.chain import block_chain, text_chain
+from ltx_trt.runtime.weight_inputs import bound_weights
 
 DECODERS = ("video_decoder", "audio_decoder")  # they run after the transformer's weights are released
 
@@ -58,7 +60,8 @@ def open_executor(kind: str, request, files: ModelFiles, graphs: list[Graph]) ->
 
 
 def chained(opened: Opened, request: RunRequest, files: ModelFiles, graphs: list[Graph], log: Callable[[str], None]):
-    """The text encoder's and the transformer's chains over the opened executor, their weights in the
+    """The text encoder's and the transformer's chains over the opened executor (and the one-graph components'
+    weights bound as their graphs' inputs, runtime/weight_inputs.py), their weights in the
     graphs' layout (quantized at pack time where the file is plain; LoRAs merged before that), resident or
     streamed per the profile (each packed on first use and dropped after its stage). Each set of weights a
     stage runs on (the distilled LoRA's strength differs per stage) gets a chain of its own, stacked."""
@@ -75,7 +78,8 @@ def chained(opened: Opened, request: RunRequest, files: ModelFiles, graphs: list
     text = next(g for g in graphs if g.component == "text_encoder")
     dtype = torch_dtype(ACTIVATIONS[request.profile.precision["text_encoder"]])
     read = graph_reader(folder_reader(files, dtype), text.weights, None, dtype)
-    return text_chain(executor, text, text.weights, files.dims.sliding_layers, read, dtype, device, budget, log)
+    executor = text_chain(executor, text, text.weights, files.dims.sliding_layers, read, dtype, device, budget, log)
+    return bound_weights(executor, graphs, state_reader(files, request.profile.precision), device)
 
 
 def _weight_sets(request: RunRequest, transformers: list[Graph]) -> list[tuple[list[Graph], tuple[LoraSpec, ...]]]:
@@ -129,7 +133,7 @@ def _tensorrt(request, files: ModelFiles, graphs: list[Graph]) -> Opened:
     from ltx_trt.runtime.executors.tensorrt import TensorRTExecutor
 
     engines = stored.check_engines(request.artifacts, request.source, request.profile,
-                                   files.checkpoint.header.fingerprint, graphs)
+                                   files.checkpoint.header.fingerprint, graphs, request.pack)
     gpu = devices.cuda_gpu()
     if gpu is None:
         raise UserError("the tensorrt executor needs an NVIDIA GPU, and torch finds no CUDA device",
@@ -146,7 +150,7 @@ def _onnxruntime(request, files: ModelFiles, graphs: list[Graph]) -> Opened:
     from ltx_trt.runtime.executors.onnxruntime import CPU, OnnxRuntimeExecutor
 
     export = stored.check_onnx(request.artifacts, request.source, request.profile,
-                               files.checkpoint.header.fingerprint, graphs)
+                               files.checkpoint.header.fingerprint, graphs, request.pack)
     if "CUDAExecutionProvider" in devices.onnxruntime_providers() and torch.cuda.is_available():
         providers, device = ("CUDAExecutionProvider", CPU), torch.device("cuda")
     else:

@@ -90,6 +90,8 @@ class RunRequest:
     # its strength in (stage 1, stage 2), ltx-pipelines' own: None in stage 1 = not merged there (two-stage)
     distilled_lora_strengths: tuple[float | None, float] | None = None
     images: tuple[ImageCondition, ...] = ()  # --image: conditioning images (each stage encodes them at its size)
+    engines: Path | None = None  # `--engines PACK`: an engine pack archive (commands/pack.py)
+    pack: Path | None = None  # where run installed it (its onnx/ and engines/), set by run
 
 
 def select_profile(name: str | None) -> Profile:

@@ -6,11 +6,13 @@ or CUDA where that provider is installed), `torch` (the ltx-core modules from th
 pipeline serves all three. Imports core, model, runtime and the other command modules.
 """
 
+import dataclasses
 from pathlib import Path
 from typing import Callable
 
 from ltx_trt.commands.choice import choose_executor
 from ltx_trt.commands.opening import chained, model_files, open_executor
+from ltx_trt.commands.pack import install_pack
 from ltx_trt.commands.request import RunRequest, check_output
 from ltx_trt.commands.verify import suggestion
 from ltx_trt.core.errors import UserError
@@ -34,6 +36,10 @@ def run(request: RunRequest, log: Callable[[str], None] = print) -> Path:
                                  images=bool(request.images))
     kind, why = choose_executor(request.executor, request.profile, devices.cuda_gpu())
     log(f"executor: {kind} ({why})")
+    if request.engines is not None:
+        request = dataclasses.replace(request, pack=install_pack(request.engines, request.artifacts, request.profile,
+                                                                 files.architecture, kind))
+        log(f"engine pack {request.engines.name}: checksums, architecture, backend and GPU checked")
     b = request.bucket
     log(f"{b.width}x{b.height}, {b.frames} frames at {b.fps} fps (bucket {b.name} of {request.profile.name}), "
         f"seed {request.seed}")

@@ -14,7 +14,7 @@ from ltx_trt.core import shapes
 from ltx_trt.core.errors import UserError
 from ltx_trt.core.precision import PRECISIONS, recipe
 from ltx_trt.core.profiles import Bucket, Profile
-from ltx_trt.core.shapes import ChainWeights, ModelDims, TensorSpec
+from ltx_trt.core.shapes import WEIGHT_PREFIX, ChainWeights, ModelDims, TensorSpec
 
 ACTIVATIONS = {name: p.activations for name, p in PRECISIONS.items()}  # precision -> activation dtype
 # Batches of the guided stage-1 graphs (`<bucket>.guided<B>`: one row per guidance pass, all passes of a step in one
@@ -42,6 +42,11 @@ class Graph:
     def key(self) -> str:
         """File stem and manifest key, e.g. `transformer.768x512-5s.stage1`."""
         return f"{self.component}.{self.variant}" if self.variant else self.component
+
+    @property
+    def activations(self) -> tuple[TensorSpec, ...]:
+        """The inputs a caller supplies: all but the `weight.*` ones that the runtime binds from a weight store."""
+        return tuple(s for s in self.inputs if not s.name.startswith(WEIGHT_PREFIX))
 
     def part(self, name: str) -> "Graph":
         """The part graph `name` ("pre", "block", "block_fp8", "post") of a chained graph."""
@@ -105,6 +110,13 @@ def _graph(component: str, variant: str, specs, precision: dict, grid=None) -> G
     return Graph(component, variant, tuple(inputs), tuple(outputs), precision[component], grid)
 
 
+def _whole(component: str, variant: str, specs, precision: dict, dims: ModelDims, grid=None) -> Graph:
+    """A one-graph component (connector, upsampler, decoders): its activations, then its weights as inputs."""
+    inputs, outputs = specs
+    weights = shapes.weight_specs(dims.whole_weights(component), ACTIVATIONS[precision[component]])
+    return _graph(component, variant, ([*inputs, *weights], outputs), precision, grid)
+
+
 def bucket_graphs(bucket: Bucket, dims: ModelDims, precision: dict) -> list[Graph]:
     low, full = shapes.stage_grids(bucket)
     d = {c: ACTIVATIONS[p] for c, p in precision.items()}
@@ -114,12 +126,12 @@ def bucket_graphs(bucket: Bucket, dims: ModelDims, precision: dict) -> list[Grap
         transformer_graph(dims, low, f"{name}.stage1", p),
         transformer_graph(dims, full, f"{name}.stage2", p),
         *(transformer_graph(dims, low, guided_variant(name, b), p, guided=b) for b in GUIDED_BATCHES),
-        _graph("upsampler", name, shapes.upsampler_specs(low, d["upsampler"]), p, low),
+        _whole("upsampler", name, shapes.upsampler_specs(low, d["upsampler"]), p, dims, low),
         # image conditioning (ltx-pipelines' combined_image_conditionings): each stage encodes at its own size
-        _graph("video_encoder", f"{name}.stage1", shapes.video_encoder_specs(low, d["video_encoder"]), p, low),
-        _graph("video_encoder", f"{name}.stage2", shapes.video_encoder_specs(full, d["video_encoder"]), p, full),
-        _graph("video_decoder", name, shapes.video_decoder_specs(full, d["video_decoder"]), p, full),
-        _graph("audio_decoder", name, shapes.audio_decoder_specs(full, d["audio_decoder"]), p, full),
+        _whole("video_encoder", f"{name}.stage1", shapes.video_encoder_specs(low, d["video_encoder"]), p, dims, low),
+        _whole("video_encoder", f"{name}.stage2", shapes.video_encoder_specs(full, d["video_encoder"]), p, dims, full),
+        _whole("video_decoder", name, shapes.video_decoder_specs(full, d["video_decoder"]), p, dims, full),
+        _whole("audio_decoder", name, shapes.audio_decoder_specs(full, d["audio_decoder"]), p, dims, full),
     ]
 
 
@@ -128,7 +140,7 @@ def profile_graphs(profile: Profile, dims: ModelDims) -> list[Graph]:
     d = {c: ACTIVATIONS[p] for c, p in precision.items()}
     graphs = [
         text_encoder_graph(dims, precision),
-        _graph("connector", "", shapes.connector_specs(dims, d["connector"]), precision),
+        _whole("connector", "", shapes.connector_specs(dims, d["connector"]), precision, dims),
     ]
     for bucket in profile.buckets:
         graphs += bucket_graphs(bucket, dims, precision)

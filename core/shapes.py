@@ -41,6 +41,14 @@ class ModelDims:
     # the Gemma-3 language model's, and which of its layers use sliding-window attention (model/text_parts.py)
     text_encoder: "ChainWeights | None" = None
     sliding_layers: tuple[int, ...] = ()
+    # the parameters and stored buffers of the components that run as one graph (connector, upsampler, decoders):
+    # ((component, ((name, shape, dtype or None: the graph's activation dtype), ...)), ...); their graphs take them
+    # as `weight.*` inputs (model/weight_inputs.py). A component not listed keeps its weights inside its graph.
+    weights: tuple[tuple[str, tuple[tuple[str, tuple[int, ...], str | None], ...]], ...] = ()
+
+    def whole_weights(self, component: str) -> tuple[tuple[str, tuple[int, ...], str | None], ...]:
+        """The weight inputs of a one-graph component, () if its graphs keep their weights inside."""
+        return dict(self.weights).get(component, ())
 
     @property
     def video_dim(self) -> int:
@@ -240,7 +248,7 @@ def _ada_widths(w: ChainWeights, modality: str) -> dict[str, int]:
             "cross_gate": w.width(f"{gate}_adaln_single.linear.weight")}
 
 
-def _weight_specs(params, dtype: str) -> list[TensorSpec]:
+def weight_specs(params, dtype: str) -> list[TensorSpec]:
     return [TensorSpec(WEIGHT_PREFIX + name, tuple(shape), own or dtype) for name, shape, own in params]
 
 
@@ -269,14 +277,14 @@ def transformer_part_specs(dims: ModelDims, grid: Grid, dtype: str, part: str, w
             ada.append(_f(f"{m}_{field}", (b, tokens[m] if field == "ada_timesteps" else 1, size), dtype))
     embedded = [_f(f"{m}_embedded_timestep", (b, tokens[m], width[m]), dtype) for m in MODALITIES]
     if part == "pre":
-        return list(logical_in[:6]) + _weight_specs(w.params(part), dtype), [*hidden.values(), *ada, *embedded]
+        return list(logical_in[:6]) + weight_specs(w.params(part), dtype), [*hidden.values(), *ada, *embedded]
     if part in w.block_parts():
         outputs = [_f(f"{m}_hidden_out", hidden[m].shape, dtype) for m in MODALITIES]
         shared = [s for s in logical_in[6:] if s.name != "perturbation_masks"]  # contexts, RoPE tables
         mask = [_f("perturbation_mask", (len(PERTURBATIONS), b), dtype)] if guided else []
-        return [*hidden.values(), *ada, *shared, *mask, *_weight_specs(w.params(part), dtype)], outputs
+        return [*hidden.values(), *ada, *shared, *mask, *weight_specs(w.params(part), dtype)], outputs
     if part == "post":
-        return [*hidden.values(), *embedded, *_weight_specs(w.params(part), dtype)], logical_out
+        return [*hidden.values(), *embedded, *weight_specs(w.params(part), dtype)], logical_out
     raise ValueError(f"unknown transformer part {part!r}; expected pre, {', '.join(w.block_parts())} or post")
 
 
@@ -297,11 +305,11 @@ def text_encoder_part_specs(dims: ModelDims, dtype: str, part: str, weights: Cha
     if part == "pre":
         outputs = [hidden, _f("full_attention_mask", mask, dtype), _f("sliding_attention_mask", mask, dtype)]
         outputs += [_f(f"{kind}_rope_{cs}", rope, dtype) for kind in ("global", "local") for cs in ("cos", "sin")]
-        return logical_in + _weight_specs(w.params(part), dtype), outputs
+        return logical_in + weight_specs(w.params(part), dtype), outputs
     if part in w.block_parts():
         inputs = [hidden, _f("layer_attention_mask", mask, dtype), _f("layer_rope_cos", rope, dtype),
                   _f("layer_rope_sin", rope, dtype)]
-        return inputs + _weight_specs(w.params(part), dtype), [_f("text_hidden_out", hidden.shape, dtype)]
+        return inputs + weight_specs(w.params(part), dtype), [_f("text_hidden_out", hidden.shape, dtype)]
     if part == "post":
-        return [hidden, *_weight_specs(w.params(part), dtype)], [_f("text_hidden_out", hidden.shape, dtype)]
+        return [hidden, *weight_specs(w.params(part), dtype)], [_f("text_hidden_out", hidden.shape, dtype)]
     raise ValueError(f"unknown text encoder part {part!r}; expected pre, {', '.join(w.block_parts())} or post")

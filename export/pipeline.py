@@ -25,18 +25,19 @@ from ltx_trt.export.checks import check_graph, op_counts
 from ltx_trt.export.reference import write_reference
 
 
-def export_model(source: ModelSource, profile: Profile, artifacts: Path, only: tuple[str, ...] | None = None,
-                 log=print) -> Path:
+def export_model(source: ModelSource | None, profile: Profile, artifacts: Path, only: tuple[str, ...] | None = None,
+                 log=print, architecture: str | None = None) -> Path:
+    """Export into <artifacts>/<model>/<profile>/onnx; `architecture` (a core.architecture name, source None):
+    from the architecture's configs alone (model/architecture.py), into <artifacts>/<architecture>/..."""
     import torch
-
-    from ltx_trt.model.files import ModelFiles
 
     unknown = sorted(set(only or ()) - set(COMPONENTS))
     if unknown:
         raise UserError(f"unknown component {unknown[0]!r}", f"choose from: {', '.join(COMPONENTS)}")
+    files = _files(source, architecture, artifacts)
+    source = files.source
     final = onnx_dir(artifacts, source.model_id, profile.folder)
     check_writable(final.parent)
-    files = ModelFiles(source)
     graphs = [g for g in physical(profile_graphs(profile, files.dims)) if not only or g.component in only]
     staging = final.with_name("onnx.partial")
     shutil.rmtree(staging, ignore_errors=True)
@@ -48,7 +49,8 @@ def export_model(source: ModelSource, profile: Profile, artifacts: Path, only: t
         with torch.no_grad():
             for component in dict.fromkeys(g.component for g in graphs):
                 todo = [g for g in graphs if g.component == component]
-                entries |= _export_component(files, component, todo, staging, source.model_id == TINY_ID, log)
+                reference = source.model_id == TINY_ID and not files.weightless  # values exist only in files
+                entries |= _export_component(files, component, todo, staging, reference, log)
         manifest = _manifest(source, profile, files, entries, time.perf_counter() - started, bool(only), final)
         write_atomic(staging / MANIFEST_NAME, manifest)
     except BaseException:
@@ -66,13 +68,14 @@ def _export_component(files, component: str, graphs: list[Graph], out: Path, ref
     model = component_model(component)
     dtype = torch_dtype(ACTIVATIONS[graphs[0].precision])
     t0 = time.perf_counter()
-    module = model.build(files, dtype)
-    log(f"  {component}: built from the checkpoint in {time.perf_counter() - t0:.1f} s")
+    module = _unread(model.skeleton(files, dtype), dtype) if files.weightless else model.build(files, dtype)
+    log(f"  {component}: built from the {'architecture' if files.weightless else 'checkpoint'} in "
+        f"{time.perf_counter() - t0:.1f} s")
     entries = {}
     for graph in graphs:
         t0 = time.perf_counter()
         wrapper = model.wrap(module, graph)
-        inputs = model.example_inputs(module, graph, seed=0)
+        inputs = _materialized(model.example_inputs(module, graph, seed=0), graph)
         ir_model = onnx_export.trace(wrapper, inputs, graph, model.export_overrides)
         data_files = onnx_export.save(ir_model, wrapper, out, graph.key, files.origin_of)
         proto = onnx.load(out / f"{graph.key}.onnx", load_external_data=False)
@@ -87,6 +90,40 @@ def _export_component(files, component: str, graphs: list[Graph], out: Path, ref
         del wrapper, ir_model, proto
     del module
     return entries
+
+
+def _files(source: ModelSource | None, architecture: str | None, artifacts: Path):
+    """The model's files, or an architecture's configs alone (its Gemma config.json under <artifacts>/<name>/)."""
+    from ltx_trt.model.files import ModelFiles
+
+    if architecture is None:
+        return ModelFiles(source)
+    from ltx_trt.model.architecture import ArchitectureFiles
+
+    check_writable(Path(artifacts))
+    return ArchitectureFiles(architecture, Path(artifacts) / architecture / "architecture")
+
+
+def _unread(module, dtype):
+    """A skeleton's meta parameters as uninitialised CPU tensors in `dtype`: example inputs can run through it (no
+    value matters to tracing), and memory never written takes no RAM (the 22B's are address space only)."""
+    import torch
+
+    for child in module.modules():
+        for name, p in child._parameters.items():
+            if p is not None and p.is_meta:
+                kind = dtype if p.dtype.is_floating_point else p.dtype
+                child._parameters[name] = torch.nn.Parameter(torch.empty(p.shape, dtype=kind), requires_grad=False)
+    return module
+
+
+def _materialized(inputs: list, graph: Graph) -> list:
+    """Example inputs with meta tensors (an architecture's weights) replaced by uninitialised CPU tensors of the
+    graph's dtype: tracing reads no value, and memory never touched takes no RAM."""
+    import torch
+
+    return [torch.empty(t.shape, dtype=torch_dtype(s.dtype) if t.dtype.is_floating_point else t.dtype)
+            if t.is_meta else t for t, s in zip(inputs, graph.inputs)]
 
 
 def _entry(graph: Graph, out: Path, data_files: list[Path], proto, reference: bool) -> dict:
@@ -138,9 +175,11 @@ def _manifest(source: ModelSource, profile: Profile, files, entries: dict, secon
         "profile": profile.folder,
         "profile_sha256": profile_sha256(profile),
         "partial": partial,
-        "checkpoint": {"path": str(source.checkpoint), "fingerprint": files.checkpoint.header.fingerprint,
-                       "sha256": _cached_sha256(source.checkpoint, final_dir.parent.parent / "source-hashes.json"),
-                       "model_version": files.checkpoint.header.metadata.get("model_version")},
+        "checkpoint": {} if files.weightless else {
+            "path": str(source.checkpoint), "fingerprint": files.checkpoint.header.fingerprint,
+            "sha256": _cached_sha256(source.checkpoint, final_dir.parent.parent / "source-hashes.json"),
+            "model_version": files.checkpoint.header.metadata.get("model_version")},
+        "architecture": {"name": source.model_id if files.weightless else None, "fingerprint": files.architecture},
         "gemma": str(source.gemma),
         "upsampler": str(source.upsampler),
         "versions": versions,

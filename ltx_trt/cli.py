@@ -41,6 +41,31 @@ def _generated(model, checkpoint, gemma, upsampler, artifacts):
     return src
 
 
+def _check_architecture(ctx, param, value):
+    from ltx_trt.core.architecture import check_name
+
+    from ltx_trt.core.errors import UserError
+
+    try:
+        return None if value is None else check_name(value)
+    except UserError as err:
+        raise click.BadParameter(str(err)) from err
+
+
+def _architecture_option(command):
+    """--architecture NAME: the graphs of a known architecture, from its configs alone (no checkpoint, no Gemma)."""
+    from ltx_trt.core.architecture import ARCHITECTURES
+
+    return click.option("--architecture", default=None, metavar="NAME", callback=_check_architecture,
+                        help=f"Work from an architecture's configs alone, no weights ({', '.join(ARCHITECTURES)}): "
+                             "the engines fit every checkpoint of it (CI engine packs).")(command)
+
+
+def _no_model_files(*given) -> None:
+    if any(value is not None for value in given):
+        raise click.UsageError("--architecture takes no model files (--model, --checkpoint, --gemma, --upsampler)")
+
+
 def _precisions(ctx, param, values) -> dict[str, str]:
     """`--precision COMPONENT=PRECISION` values as a dict (checked against the profile later)."""
     parsed = {}
@@ -168,9 +193,10 @@ def main():
 @click.option("--component", "components", multiple=True, metavar="NAME",
               help="Export only this component (repeatable): text_encoder, connector, transformer, upsampler, "
                    "video_decoder, audio_decoder.")
+@_architecture_option
 @_precision_option
 @_user_errors
-def export(profile_name, model, checkpoint, artifacts, gemma, upsampler, components, precisions):
+def export(profile_name, model, checkpoint, artifacts, gemma, upsampler, components, architecture, precisions):
     """Export every component to static-shape ONNX for one GPU profile.
 
     Writes <artifacts>/<model>/<profile>/onnx/ with one .onnx per component and shape bucket,
@@ -181,15 +207,20 @@ def export(profile_name, model, checkpoint, artifacts, gemma, upsampler, compone
     from ltx_trt.export.pipeline import export_model
 
     profile = with_precision(load_profile(profile_name), precisions)
+    if architecture is not None:
+        _no_model_files(model, checkpoint, gemma, upsampler)
+        export_model(None, profile, artifacts, components or None, architecture=architecture)
+        return
     export_model(_generated(model, checkpoint, gemma, upsampler, artifacts), profile, artifacts, components or None)
 
 
 @main.command("build-engines")
 @_model_options
 @click.option("--force", is_flag=True, help="Rebuild every engine even if nothing changed.")
+@_architecture_option
 @_precision_option
 @_user_errors
-def build_engines(profile_name, model, checkpoint, artifacts, force, precisions):
+def build_engines(profile_name, model, checkpoint, artifacts, force, architecture, precisions):
     """Build TensorRT engines from the exported ONNX for one GPU profile.
 
     Reads <artifacts>/<model>/<profile>/onnx/manifest.json and writes engines/ beside it: one engine
@@ -201,7 +232,9 @@ def build_engines(profile_name, model, checkpoint, artifacts, force, precisions)
     from ltx_trt.core.source import model_id
 
     profile = with_precision(load_profile(profile_name), precisions)
-    build_all(model_id(model, checkpoint), profile, artifacts, force=force, checkpoint=checkpoint)
+    if architecture is not None:
+        _no_model_files(model, checkpoint)
+    build_all(architecture or model_id(model, checkpoint), profile, artifacts, force=force, checkpoint=checkpoint)
 
 
 @main.command()
@@ -228,12 +261,15 @@ def build_engines(profile_name, model, checkpoint, artifacts, force, precisions)
                    "strength in [0, 1] (default 1.0: kept as is). Repeatable.")
 @click.option("--image-crf", type=int, default=None,
               help="H.264 CRF of the images' round trip, 0..51, 0 = off (default: ltx-pipelines' DEFAULT_IMAGE_CRF).")
+@click.option("--engines", "engine_pack", type=click.Path(path_type=Path), default=None, metavar="PACK",
+              help="An engine pack (`ltx-trt pack`, or CI's release asset) to run instead of your own export and "
+                   "engines; checked (checksums, architecture, backend version, GPU) before use.")
 @_precision_option
 @_pipeline_options
 @_user_errors
 def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, width, height, frames, seed, executor,
-        output, resident_gib, compile_blocks, images, image_crf, precisions, pipeline, force_pipeline, loras,
-        **guidance):
+        output, resident_gib, compile_blocks, images, image_crf, engine_pack, precisions, pipeline, force_pipeline,
+        loras, **guidance):
     """Generate a clip with sound from a prompt, with the engines (or the exported ONNX, or PyTorch).
 
     Never exports or builds: missing or stale artifacts stop it with the command that makes them.
@@ -248,7 +284,8 @@ def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, wi
     profile = request.with_resident_gib(profile, resident_gib)
     bucket = request.select_bucket(profile, width, height, frames)
     images = request.image_conditions(images, image_crf, bucket)
-    src = source.resolve(model, checkpoint, gemma, upsampler, artifacts)
+    src = source.resolve(model, checkpoint, gemma, upsampler, artifacts) if engine_pack is None else \
+        _generated(model, checkpoint, gemma, upsampler, artifacts)  # with a pack, nothing else is exported first
     fields, lines = request.pipeline_fields(src, pipeline, force_pipeline, loras, guidance)
     seed = request.DEFAULT_SEED if seed is None else seed
     from ltx_trt.commands.run import run as generate  # the model and runtime code, once the flags are checked
@@ -257,7 +294,28 @@ def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, wi
     for line in lines:
         click.echo(line)
     generate(request.RunRequest(prompt, profile, src, artifacts, bucket, seed, executor, output, compile_blocks,
-                                images=images, **fields), log=lambda line: click.echo(line))
+                                images=images, **fields, engines=engine_pack), log=lambda line: click.echo(line))
+
+
+@main.command()
+@click.option("--gpu", "profile_name", required=True, metavar="PROFILE", help="GPU profile whose engines to pack.")
+@click.option("--architecture", required=True, metavar="NAME", callback=_check_architecture,
+              help="The architecture the engines were exported for (`export --architecture NAME`).")
+@click.option("--artifacts", type=click.Path(path_type=Path), default=Path("artifacts"), help=_ARTIFACTS_HELP)
+@click.option("--output", "out_dir", type=click.Path(path_type=Path), default=Path("packs"), show_default=True,
+              help="Folder the archive (and its .sha256) is written into.")
+@_user_errors
+def pack(profile_name, architecture, artifacts, out_dir):
+    """Archive one profile's weightless engines, their ONNX and manifests into an engine pack.
+
+    Needs `export --architecture NAME` and `build-engines --architecture NAME` first; writes
+    <output>/ltx-trt-<architecture>-<profile>.tar.gz with pack.json (checksums, backend, compute
+    capabilities, precision per component, builder memory reports) for `run --engines PACK`.
+    """
+    from ltx_trt.commands.pack import make_pack
+    from ltx_trt.core.profiles import load_profile
+
+    make_pack(architecture, load_profile(profile_name), artifacts, out_dir, log=click.echo)
 
 
 @main.command()

@@ -3,8 +3,8 @@ decoder, audio VAE decoder + vocoder.
 
 Each wrapper calls ltx-core's own code as ltx-pipelines' distilled pipeline does: `upsample_video`,
 `VideoEncoder.forward` (what `combined_image_conditionings` calls on one image), `VideoDecoder.forward`
-(untiled `decode_video` before its uint8 mapping) and `decode_audio`. No export
-override is needed. The upsampler draws weights from two files: its own and, for the latent
+(untiled `decode_video` before its uint8 mapping) and `decode_audio`. No export override is needed. Their
+weights are graph inputs (model/weight_inputs.py). The upsampler draws weights from two files: its own and, for the latent
 statistics `upsample_video` un-normalises and re-normalises with, the main checkpoint.
 Imports torch and ltx-core; of ltx_trt, imports core only.
 """
@@ -23,6 +23,7 @@ from ltx_trt.core.shapes import VIDEO_LATENT_CHANNELS
 from ltx_trt.model import components
 from ltx_trt.model.graph_modules import ComponentModel, random_like_spec
 from ltx_trt.model.loading import KEY_MAPS, KeyMap, key_mapping
+from ltx_trt.model.weight_inputs import weights_as_inputs, with_weight_examples
 from ltx_trt.model.weights import assign_from_file, parameters_on_meta
 
 install_torchaudio_placeholder()
@@ -53,38 +54,58 @@ class UpsamplerWithStatistics(torch.nn.Module):
         self.per_channel_statistics = statistics
 
 
-def build_upsampler(files, dtype: torch.dtype) -> UpsamplerWithStatistics:
+def upsampler_skeleton(files, dtype: torch.dtype) -> UpsamplerWithStatistics:
+    """The upsampler and the statistics without weights (parameters on meta; buffers as at init)."""
     config = files.upsampler_config
     check_upsampler_config(config, files.source.upsampler)
     with parameters_on_meta():
         upsampler = components.upsampler(config)
     statistics = PerChannelStatistics(VIDEO_LATENT_CHANNELS)  # buffers, real at init, replaced from the file
+    return UpsamplerWithStatistics(upsampler, statistics).eval()
+
+
+def build_upsampler(files, dtype: torch.dtype) -> UpsamplerWithStatistics:
+    model = upsampler_skeleton(files, dtype)
+    upsampler, statistics = model.upsampler, model.per_channel_statistics
     assign_from_file(upsampler, files.upsampler, key_mapping(upsampler, files.upsampler.header,
                                                              KEY_MAPS["upsampler"]), dtype)
     assign_from_file(statistics, files.checkpoint, key_mapping(statistics, files.checkpoint.header,
                                                                VIDEO_STATISTICS_KEY_MAP), dtype)
-    return UpsamplerWithStatistics(upsampler, statistics).eval()
+    return model.eval()
+
+
+def video_decoder_skeleton(files, dtype: torch.dtype) -> torch.nn.Module:
+    check_video_decoder_config(files.config["vae"], files.source.checkpoint)
+    with parameters_on_meta():
+        return components.video_decoder(files.config).eval()
 
 
 def build_video_decoder(files, dtype: torch.dtype) -> torch.nn.Module:
-    check_video_decoder_config(files.config["vae"], files.source.checkpoint)
-    with parameters_on_meta():
-        decoder = components.video_decoder(files.config)
+    decoder = video_decoder_skeleton(files, dtype)
     mapping = key_mapping(decoder, files.checkpoint.header, KEY_MAPS["video_decoder"])
     return assign_from_file(decoder, files.checkpoint, mapping, dtype)
 
 
+def video_encoder_skeleton(files, dtype: torch.dtype) -> torch.nn.Module:
+    """ltx-core's VideoEncoder without weights (parameters on meta; its latent statistics buffers as at init)."""
+    with parameters_on_meta():
+        return components.video_encoder(files.config).eval()
+
+
 def build_video_encoder(files, dtype: torch.dtype) -> torch.nn.Module:
     """ltx-core's VideoEncoder with its latent statistics (it normalises what it encodes), as the ledger loads it."""
-    with parameters_on_meta():
-        encoder = components.video_encoder(files.config)
+    encoder = video_encoder_skeleton(files, dtype)
     keymap = dataclasses.replace(components.ENCODER_KEY_MAPS["video_encoder"], unused=VIDEO_STATISTICS_KEY_MAP.unused)
     return assign_from_file(encoder, files.checkpoint, key_mapping(encoder, files.checkpoint.header, keymap), dtype)
 
 
-def build_audio_decoder(files, dtype: torch.dtype) -> torch.nn.Module:
+def audio_decoder_skeleton(files, dtype: torch.dtype) -> torch.nn.Module:
     with parameters_on_meta():
-        model = components.audio_decoder(files.config)  # the resampler filter is computed here, not stored
+        return components.audio_decoder(files.config).eval()  # the resampler filter is computed here, not stored
+
+
+def build_audio_decoder(files, dtype: torch.dtype) -> torch.nn.Module:
+    model = audio_decoder_skeleton(files, dtype)
     mapping = key_mapping(model, files.checkpoint.header, KEY_MAPS["audio_decoder"])
     return assign_from_file(model, files.checkpoint, mapping, dtype)
 
@@ -167,12 +188,17 @@ def example_inputs(model: torch.nn.Module, graph: Graph, seed: int) -> list[torc
 
 
 def _wrapper(cls):
-    return lambda model, graph: cls(model).eval()
+    return weights_as_inputs(lambda model, graph: cls(model).eval())
 
 
+_examples = with_weight_examples(example_inputs)
 COMPONENTS = {
-    "upsampler": ComponentModel(build_upsampler, _wrapper(UpsamplerGraph), example_inputs=example_inputs),
-    "video_encoder": ComponentModel(build_video_encoder, _wrapper(VideoEncoderGraph), example_inputs=example_inputs),
-    "video_decoder": ComponentModel(build_video_decoder, _wrapper(VideoDecoderGraph), example_inputs=example_inputs),
-    "audio_decoder": ComponentModel(build_audio_decoder, _wrapper(AudioDecoderGraph), example_inputs=example_inputs),
+    "upsampler": ComponentModel(build_upsampler, _wrapper(UpsamplerGraph), example_inputs=_examples,
+                                skeleton=upsampler_skeleton),
+    "video_encoder": ComponentModel(build_video_encoder, _wrapper(VideoEncoderGraph), example_inputs=_examples,
+                                    skeleton=video_encoder_skeleton),
+    "video_decoder": ComponentModel(build_video_decoder, _wrapper(VideoDecoderGraph), example_inputs=_examples,
+                                    skeleton=video_decoder_skeleton),
+    "audio_decoder": ComponentModel(build_audio_decoder, _wrapper(AudioDecoderGraph), example_inputs=_examples,
+                                    skeleton=audio_decoder_skeleton),
 }

@@ -8,6 +8,7 @@ import json
 from functools import cached_property
 from pathlib import Path
 
+from ltx_trt.core.architecture import fingerprint
 from ltx_trt.core.checkpoint import check_ltx23, stored_quantization
 from ltx_trt.core.precision import Quantization
 from ltx_trt.core.errors import UserError
@@ -19,6 +20,8 @@ from ltx_trt.model.weights import MappedFile, Origin, origin_of
 
 class ModelFiles:
     """Owns the memory maps of a model's files; components are built from it."""
+
+    weightless = False  # model/architecture.py: configs alone
 
     def __init__(self, source: ModelSource) -> None:
         self.source = source
@@ -69,6 +72,15 @@ class ModelFiles:
             raise UserError(f"cannot read {path} ({err})", "pass --gemma DIR, a Gemma-3 folder in HF layout") from err
         return config.get("text_config", config)
 
+    def has_upsampler(self) -> bool:
+        return Path(self.source.upsampler).is_file()  # tests may open a checkpoint alone
+
+    @cached_property
+    def architecture(self) -> str:
+        """The architecture fingerprint (core/architecture.py) of these files: configs and layouts, no value."""
+        upsampler = self.upsampler_config if self.has_upsampler() else {}
+        return fingerprint(self.config, upsampler, self.gemma_config, self.dims)
+
     @cached_property
     def stored_quantization(self) -> Quantization | None:
         """How the checkpoint stores the transformer's block Linears (an official FP8 / NVFP4 file), or None."""
@@ -76,6 +88,8 @@ class ModelFiles:
 
     @cached_property
     def dims(self) -> ModelDims:
+        from ltx_trt.model.weight_inputs import whole_layouts
+
         t = self.config["transformer"]
         return ModelDims(
             video_heads=t["num_attention_heads"], video_head_dim=t["attention_head_dim"],
@@ -83,6 +97,7 @@ class ModelFiles:
             audio_cross_dim=t["audio_cross_attention_dim"],
             gemma_hidden=self.gemma_config["hidden_size"], gemma_layers=self.gemma_config["num_hidden_layers"],
             transformer=dataclasses.replace(layout_from_config(self.config), quantization=self.stored_quantization),
+            weights=whole_layouts(self),
             **self._text_layout(),
         )
 

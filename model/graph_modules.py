@@ -62,20 +62,21 @@ class PartGraph(torch.nn.Module):
 
 @contextlib.contextmanager
 def _bound(root: torch.nn.Module, tensors: dict[str, torch.Tensor]):
-    """Within the block, each named parameter of `root` reads as the given tensor."""
+    """Within the block, each named parameter (or stored buffer) of `root` reads as the given tensor."""
     saved = []
     for name, tensor in tensors.items():
         owner_name, _, attr = name.rpartition(".")
         owner = root.get_submodule(owner_name)
-        if attr not in owner._parameters:
-            raise KeyError(f"{name} is not a parameter of {type(root).__name__}")
-        saved.append((owner, attr, owner._parameters[attr]))
-        owner._parameters[attr] = tensor
+        table = owner._parameters if attr in owner._parameters else owner._buffers  # stored buffers too
+        if attr not in table:
+            raise KeyError(f"{name} is neither a parameter nor a buffer of {type(root).__name__}")
+        saved.append((table, attr, table[attr]))
+        table[attr] = tensor
     try:
         yield
     finally:
-        for owner, attr, parameter in saved:
-            owner._parameters[attr] = parameter
+        for table, attr, original in saved:
+            table[attr] = original
 
 
 def component_model(component: str) -> ComponentModel:

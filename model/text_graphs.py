@@ -18,9 +18,11 @@ from ltx_core.text_encoders.gemma.embeddings_connector import Embeddings1DConnec
 from ltx_trt.core.dtypes import torch_dtype
 from ltx_trt.core.plan import Graph
 from ltx_trt.model import components
+from ltx_trt.model.gemma_tokenizer import BOS_ID, PAD_ID
 from ltx_trt.model.graph_modules import ComponentModel
 from ltx_trt.model.loading import KEY_MAPS, key_mapping
 from ltx_trt.model.transformer_graph import NoopSqueezeMode, apply_split_rotary_emb_out_of_place
+from ltx_trt.model.weight_inputs import weights_as_inputs, with_weight_examples
 from ltx_trt.model.weights import assign_from_file, parameters_on_meta
 
 
@@ -61,25 +63,32 @@ def random_prompt(encoder: torch.nn.Module, length: int, seed: int) -> list[torc
     valid = int(torch.randint(1, length + 1, (1,), generator=generator))
     mask = left_padded_mask(length, valid)
     ids = torch.randint(0, encoder.model.config.text_config.vocab_size, (1, length), generator=generator)
-    tokenizer = encoder.tokenizer.tokenizer
-    ids = torch.where(mask.bool(), ids, tokenizer.pad_token_id)
-    ids[0, length - valid] = tokenizer.bos_token_id
+    tokenizer = getattr(encoder.tokenizer, "tokenizer", None)  # an architecture's skeleton has none: Gemma's ids
+    pad, bos = (tokenizer.pad_token_id, tokenizer.bos_token_id) if tokenizer is not None else (PAD_ID, BOS_ID)
+    ids = torch.where(mask.bool(), ids, pad)
+    ids[0, length - valid] = bos
     return [ids, mask]
 
 
 # --- connector -----------------------------------------------------------------------------------------
 
 
-def build_connector(files, dtype: torch.dtype) -> torch.nn.Module:
-    """Text projection + both connectors (ltx-core's EmbeddingsProcessor), weights from the LTX checkpoint."""
+def connector_skeleton(files, dtype: torch.dtype) -> torch.nn.Module:
+    """Text projection + both connectors (ltx-core's EmbeddingsProcessor) without weights (parameters on meta)."""
+    gemma = files.gemma_config
     with parameters_on_meta():
-        module = components.connector(files.config, files.dims.gemma_hidden, files.dims.gemma_layers)
-    mapping = key_mapping(module, files.checkpoint.header, KEY_MAPS["connector"])
-    module = assign_from_file(module, files.checkpoint, mapping, dtype)
+        module = components.connector(files.config, gemma["hidden_size"], gemma["num_hidden_layers"])
     for attention in (m for m in module.modules() if isinstance(m, Attention)):
         # ltx-core's default picks xformers when importable, which does not export; same math otherwise.
         attention.attention_function = AttentionFunction.PYTORCH
-    return module
+    return module.eval()
+
+
+def build_connector(files, dtype: torch.dtype) -> torch.nn.Module:
+    """The connector, weights from the LTX checkpoint."""
+    module = connector_skeleton(files, dtype)
+    mapping = key_mapping(module, files.checkpoint.header, KEY_MAPS["connector"])
+    return assign_from_file(module, files.checkpoint, mapping, dtype)
 
 
 def static_replace_padded_with_learnable_registers(self, hidden_states, attention_mask):
@@ -148,5 +157,6 @@ def connector_inputs(processor: torch.nn.Module, graph: Graph, seed: int) -> lis
 
 
 COMPONENTS = {
-    "connector": ComponentModel(build_connector, wrap_connector, connector_export_overrides, connector_inputs),
+    "connector": ComponentModel(build_connector, weights_as_inputs(wrap_connector), connector_export_overrides,
+                                with_weight_examples(connector_inputs), connector_skeleton),
 }

@@ -100,7 +100,7 @@ def tokenize(gemma_dir: Path, prompt: str, log: Callable[[str], None] = print) -
 
 def run_graph(executor: Executor, graph: Graph, inputs: dict[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
     """Run a once-per-generation graph: its inputs copied into fresh buffers, its outputs returned."""
-    buffers = allocate(graph.inputs, device)
+    buffers = allocate(graph.activations, device)  # weight inputs are bound by the executor's weight store
     for name, tensor in inputs.items():
         buffers[name].copy_(tensor)
     outputs = allocate(graph.outputs, device)
@@ -196,7 +196,7 @@ def _conditionings(executor: Executor, graphs: BucketGraphs, stage: int, images,
     if not images:
         return []
     graph = graphs.encoders[stage]
-    (spec,), (out_spec,) = graph.inputs, graph.outputs
+    (spec,), (out_spec,) = graph.activations, graph.outputs  # its weights are bound by the executor
     encode = lambda image: run_graph(executor, graph, {spec.name: image}, device)[out_spec.name]  # noqa: E731
     size = f"{spec.shape[-1]}x{spec.shape[-2]}"
     with progress.stage("image", f"{len(images)} image(s) through the video encoder at {size}"):
@@ -251,7 +251,7 @@ def _video_shape(latent_5d: tuple[int, ...]) -> VideoLatentShape:
 
 def _upsample(executor: Executor, graph: Graph, tokens: torch.Tensor, device) -> torch.Tensor:
     """Stage-1 tokens (1, N, 128) -> (1, 128, F, H, W) -> x2 upsampler -> stage-2 tokens (1, 4N, 128)."""
-    (spec,), (out_spec,) = graph.inputs, graph.outputs
+    (spec,), (out_spec,) = graph.activations, graph.outputs
     latent = VideoLatentPatchifier(patch_size=1).unpatchify(tokens, output_shape=_video_shape(spec.shape))
     upsampled = run_graph(executor, graph, {spec.name: latent}, device)[out_spec.name]
     return VideoLatentPatchifier(patch_size=1).patchify(upsampled)
@@ -259,7 +259,7 @@ def _upsample(executor: Executor, graph: Graph, tokens: torch.Tensor, device) ->
 
 def _decode_video(executor: Executor, graph: Graph, tokens: torch.Tensor, device) -> torch.Tensor:
     """(1, N, 128) tokens -> (F, H, W, 3) uint8, converted as ltx-core's decode_video does."""
-    (spec,), (out_spec,) = graph.inputs, graph.outputs
+    (spec,), (out_spec,) = graph.activations, graph.outputs
     latent = VideoLatentPatchifier(patch_size=1).unpatchify(tokens, output_shape=_video_shape(spec.shape))
     pixels = run_graph(executor, graph, {spec.name: latent}, device)[out_spec.name]  # (1, 3, F, H, W) in [-1, 1]
     # in the decoder's dtype, as upstream: bf16 arithmetic for bf16 decoders
@@ -268,7 +268,7 @@ def _decode_video(executor: Executor, graph: Graph, tokens: torch.Tensor, device
 
 def _decode_audio(executor: Executor, graph: Graph, tokens: torch.Tensor, device) -> torch.Tensor:
     """(1, Na, 128) tokens -> (1, 8, Na, 16) latent -> (2, samples) float32 waveform at 48 kHz."""
-    (spec,), (out_spec,) = graph.inputs, graph.outputs
+    (spec,), (out_spec,) = graph.activations, graph.outputs
     shape = AudioLatentShape.from_torch_shape(torch.Size(spec.shape))
     latent = AudioPatchifier(patch_size=1).unpatchify(tokens, output_shape=shape)
     return run_graph(executor, graph, {spec.name: latent}, device)[out_spec.name][0].float()
