@@ -207,7 +207,11 @@ def build_engines(profile_name, model, checkpoint, artifacts, force, precisions)
 @main.command()
 @lambda command: _model_options(command, gpu_required=False)
 @_file_options
-@click.option("--prompt", required=True, help="What to generate (video and sound); up to 1024 tokens are used.")
+@click.option("--prompt", default=None, help="What to generate (video and sound); up to 1024 tokens are used.")
+@click.option("--prompts", "prompts_file", type=click.Path(path_type=Path), default=None, metavar="FILE",
+              help="Instead of --prompt: many clips with one load, one prompt per line, or JSONL lines "
+                   '{"prompt", "seed", "size": "768x512x121", "output"} (outputs inside --output\'s folder; default '
+                   "OUTPUT-<line>.mp4). A bad line or failed clip is reported and skipped; a table ends the run.")
 @click.option("--width", type=int, default=None, help="Width in pixels, a multiple of 64 (default: the profile's first bucket).")
 @click.option("--height", type=int, default=None, help="Height in pixels, a multiple of 64 (default: the first bucket's).")
 @click.option("--frames", type=int, default=None, help="Frame count, 8k+1 (default: the first bucket's).")
@@ -226,8 +230,8 @@ def build_engines(profile_name, model, checkpoint, artifacts, force, precisions)
 @_precision_option
 @_pipeline_options
 @_user_errors
-def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, width, height, frames, seed, executor,
-        output, resident_gib, compile_blocks, precisions, pipeline, force_pipeline, loras, **guidance):
+def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, prompts_file, width, height, frames, seed,
+        executor, output, resident_gib, compile_blocks, precisions, pipeline, force_pipeline, loras, **guidance):
     """Generate a clip with sound from a prompt, with the engines (or the exported ONNX, or PyTorch).
 
     Never exports or builds: missing or stale artifacts stop it with the command that makes them.
@@ -236,6 +240,8 @@ def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, wi
     from ltx_trt.core import source
     from ltx_trt.core.profiles import with_precision
 
+    if (prompt is None) == (prompts_file is None):
+        raise UserError("pass one of --prompt TEXT and --prompts FILE", "--prompts takes a file of one prompt per line")
     profile = with_precision(request.select_profile(profile_name), precisions)
     request.check_numbers(profile, {"--width": width, "--height": height, "--frames": frames, "--seed": seed,
                                     "--resident-gib": resident_gib})
@@ -249,8 +255,13 @@ def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, wi
     request.check_output(output)  # before the pipeline's lines: a bad --output stays a two-line error
     for line in lines:
         click.echo(line)
-    generate(request.RunRequest(prompt, profile, src, artifacts, bucket, seed, executor, output, compile_blocks,
-                                **fields), log=lambda line: click.echo(line))
+    asked = request.RunRequest(prompt or "", profile, src, artifacts, bucket, seed, executor, output, compile_blocks,
+                               **fields)
+    if prompts_file is not None:
+        from ltx_trt.commands.batch import run_prompts
+
+        sys.exit(run_prompts(prompts_file, asked, log=lambda line: click.echo(line)))
+    generate(asked, log=lambda line: click.echo(line))
 
 
 @main.command()
