@@ -1,4 +1,4 @@
-"""The `ltx-trt` command: export, build-engines, run, calibrate, verify, doctor.
+"""The `ltx-trt` command: export, build-engines, run, serve, calibrate, verify, doctor.
 
 Command bodies are a few lines: parse, resolve, call the stage. Heavy imports (torch, ltx-core,
 TensorRT) happen inside the commands so that `ltx-trt --help` is instant.
@@ -262,6 +262,41 @@ def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, pr
 
         sys.exit(run_prompts(prompts_file, asked, log=lambda line: click.echo(line)))
     generate(asked, log=lambda line: click.echo(line))
+
+
+@main.command()
+@lambda command: _model_options(command, gpu_required=False)
+@_file_options
+@click.option("--executor", type=click.Choice(["auto", "tensorrt", "onnxruntime", "torch"]), default="auto",
+              show_default=True, help="As run's --executor.")
+@click.option("--resident-gib", type=float, default=None, help="As run's --resident-gib.")
+@click.option("--compile", "compile_blocks", type=click.Choice(["auto", "on", "off"]), default="auto",
+              show_default=True, help="As run's --compile.")
+@_precision_option
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (the default takes connections from this machine only).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--queue", "capacity", type=click.IntRange(1, 1000), default=8, show_default=True,
+              help="Jobs that may wait; a job beyond them is refused with 429.")
+@click.option("--jobs-dir", type=click.Path(path_type=Path), default=Path("jobs"), show_default=True,
+              help="Folder the finished mp4s are written into.")
+@_user_errors
+def serve(profile_name, model, checkpoint, artifacts, gemma, upsampler, executor, resident_gib, compile_blocks,
+          precisions, host, port, capacity, jobs_dir):
+    """Serve clips over HTTP: one pipeline loaded once, one GPU worker, a bounded job queue.
+
+    POST /jobs with {"prompt": ..., "seed", "width", "height", "frames", "pipeline", guidance by run's option
+    names} returns a job id; GET /jobs/ID its state, stage and step; GET /jobs/ID/video the mp4; DELETE /jobs/ID
+    cancels a queued job. Input is checked by run's rules (400 with the message); a full queue is 429.
+    """
+    from ltx_trt.commands.api import open_pipeline
+    from ltx_trt.commands.serve import serve as start
+
+    pipeline = open_pipeline(profile_name, model=model, checkpoint=checkpoint, gemma=gemma, upsampler=upsampler,
+                             artifacts=artifacts, executor=executor, compile=compile_blocks, resident_gib=resident_gib,
+                             precision=precisions, log=lambda line: click.echo(line))
+    with pipeline:
+        start(pipeline.session, host, port, capacity, jobs_dir, log=lambda line: click.echo(line))
 
 
 @main.command()
