@@ -275,8 +275,8 @@ def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, pr
 @_precision_option
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (the default takes connections from this machine only).")
-@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
-@click.option("--queue", "capacity", type=click.IntRange(1, 1000), default=8, show_default=True,
+@click.option("--port", type=int, default=8000, show_default=True, help="TCP port to listen on.")
+@click.option("--queue", "capacity", type=int, default=8, show_default=True,
               help="Jobs that may wait; a job beyond them is refused with 429.")
 @click.option("--jobs-dir", type=click.Path(path_type=Path), default=Path("jobs"), show_default=True,
               help="Folder the finished mp4s are written into.")
@@ -290,8 +290,10 @@ def serve(profile_name, model, checkpoint, artifacts, gemma, upsampler, executor
     cancels a queued job. Input is checked by run's rules (400 with the message); a full queue is 429.
     """
     from ltx_trt.commands.api import open_pipeline
+    from ltx_trt.commands.request import check_numbers, select_profile
     from ltx_trt.commands.serve import serve as start
 
+    check_numbers(select_profile(profile_name), {"--port": port, "--queue": capacity})  # before anything loads
     pipeline = open_pipeline(profile_name, model=model, checkpoint=checkpoint, gemma=gemma, upsampler=upsampler,
                              artifacts=artifacts, executor=executor, compile=compile_blocks, resident_gib=resident_gib,
                              precision=precisions, log=lambda line: click.echo(line))
