@@ -52,9 +52,12 @@ class JobProgress(Progress):
 
     @contextmanager
     def stage(self, name: str, detail: str = ""):
+        outer = self.job.stage if self._nested else None  # weight packing runs inside another stage
         self.job.stage, self.job.step = name, None
         with super().stage(name, detail):
             yield
+        if outer is not None:
+            self.job.stage = outer
 
     def step(self, index: int, count: int) -> None:
         super().step(index, count)

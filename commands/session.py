@@ -22,6 +22,7 @@ from ltx_trt.core.profiles import Profile
 from ltx_trt.core.source import ModelSource
 from ltx_trt.model.files import ModelFiles
 from ltx_trt.runtime import devices, hq, sampling
+from ltx_trt.runtime.chain import BlockChain, TextChain
 from ltx_trt.runtime.guided import Guiders
 from ltx_trt.runtime.pipeline import BucketGraphs, Guidance, generate, tokenize
 from ltx_trt.runtime.progress import Progress
@@ -76,6 +77,7 @@ class Session:
         self._pending = {}
         with progress.stage("load", self.kind if self.clips == 0 else f"{self.kind}, clip {self.clips + 1}"):
             executor = chained(self.opened, request, self.files, graphs.all(), log)
+            announce_packing(executor, progress)
             tokens = tokenize(request.source.gemma, request.prompt, log)
             guidance = None if guiders is None else _guidance(request, guiders, graphs, log)
         self.clips += 1
@@ -122,6 +124,23 @@ class _Keeping:
     def release(self, graph_keys: list[str]) -> None:
         if not self.keep:
             self.inner.release(graph_keys)
+
+
+def announce_packing(chain, progress: Progress) -> None:
+    """Make each chain's weight packing (done on its first run, inside the stage that runs it: text, stage 1,
+    stage 2 for the dev pipelines) a stage of its own, announced and timed: "pack"."""
+    while isinstance(chain, (TextChain, BlockChain)):
+        what = "text encoder" if isinstance(chain, TextChain) else "transformer"
+        chain.make_store = _timed(chain.make_store, progress, f"{what} weights")
+        chain = chain.inner
+
+
+def _timed(make: Callable, progress: Progress, detail: str) -> Callable:
+    def packing():
+        with progress.stage("pack", detail):
+            return make()
+
+    return packing
 
 
 def _guiders(request: RunRequest) -> Guiders | None:

@@ -42,6 +42,9 @@ def test_the_readme_example_runs_as_printed(exported, tmp_path, monkeypatch, cap
     assert out.count("executor: ") == 1 and out.count("open (") == 1  # opened once for both clips
     assert "load (onnxruntime, clip 2)" in out and out.count("done in ") == 2
     assert "wrote clip-0.mp4" in out and "wrote clip-1.mp4" in out
+    # weight packing is announced and timed as a stage of its own, in every clip (#13 item 4)
+    assert out.count("pack (text encoder weights) ...") == 2 and out.count("pack (transformer weights) ...") == 2
+    assert all(re.search(r", pack \d+\.\d s, text ", line) for line in out.splitlines() if line.startswith("done in "))
     for name in ("clip-0.mp4", "clip-1.mp4"):
         _check_clip(tmp_path / name)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["artifacts", "clip-0.mp4", "clip-1.mp4"]
