@@ -65,6 +65,8 @@ GUIDANCE_RANGES = {
        if field != "stg_blocks"},
 }
 LORA_STRENGTHS = (-10.0, 10.0)  # beyond these a LoRA overwhelms the weights it is added to
+SERVE_RANGES = {"--port": (1, 65535, "use a TCP port from 1 to 65535 (default 8000)"),  # `serve`'s numbers
+                "--queue": (1, 1000, "use 1 to 1000 waiting jobs (default 8)")}
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,7 @@ def select_profile(name: str | None) -> Profile:
 
 
 def numeric_ranges(profile: Profile) -> dict[str, tuple[float, float, str]]:
-    """Every numeric flag of `run` and `calibrate`: (lowest, highest, hint), inclusive, for this profile."""
+    """Every numeric flag of `run`, `calibrate` and `serve`: (lowest, highest, hint), inclusive, for this profile."""
     ranges = {}
     for name in ("width", "height", "frames"):
         values = sorted({getattr(b, name) for b in profile.buckets})
@@ -119,7 +121,7 @@ def numeric_ranges(profile: Profile) -> dict[str, tuple[float, float, str]]:
             "--resident-gib": (1.0, profile.vram_gib, f"use 1 to {vram} (GiB; the {profile.gpu} has {vram})"),
             "--image-crf": (0, MAX_CRF, f"use 0 (no H.264 round trip) to {MAX_CRF}; the default is ltx-pipelines' "
                                         "DEFAULT_IMAGE_CRF"),
-            **GUIDANCE_RANGES}
+            **GUIDANCE_RANGES, **SERVE_RANGES}
 
 
 def check_numbers(profile: Profile, given: dict[str, float | None]) -> None:

@@ -1,4 +1,4 @@
-"""The `ltx-trt` command: export, build-engines, run, calibrate, verify, doctor.
+"""The `ltx-trt` command: export, build-engines, run, serve, calibrate, verify, doctor.
 
 Command bodies are a few lines: parse, resolve, call the stage. Heavy imports (torch, ltx-core,
 TensorRT) happen inside the commands so that `ltx-trt --help` is instant.
@@ -240,7 +240,11 @@ def build_engines(profile_name, model, checkpoint, artifacts, force, architectur
 @main.command()
 @lambda command: _model_options(command, gpu_required=False)
 @_file_options
-@click.option("--prompt", required=True, help="What to generate (video and sound); up to 1024 tokens are used.")
+@click.option("--prompt", default=None, help="What to generate (video and sound); up to 1024 tokens are used.")
+@click.option("--prompts", "prompts_file", type=click.Path(path_type=Path), default=None, metavar="FILE",
+              help="Instead of --prompt: many clips with one load, one prompt per line, or JSONL lines "
+                   '{"prompt", "seed", "size": "768x512x121", "output"} (outputs inside --output\'s folder; default '
+                   "OUTPUT-<line>.mp4). A bad line or failed clip is reported and skipped; a table ends the run.")
 @click.option("--width", type=int, default=None, help="Width in pixels, a multiple of 64 (default: the profile's first bucket).")
 @click.option("--height", type=int, default=None, help="Height in pixels, a multiple of 64 (default: the first bucket's).")
 @click.option("--frames", type=int, default=None, help="Frame count, 8k+1 (default: the first bucket's).")
@@ -267,9 +271,9 @@ def build_engines(profile_name, model, checkpoint, artifacts, force, architectur
 @_precision_option
 @_pipeline_options
 @_user_errors
-def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, width, height, frames, seed, executor,
-        output, resident_gib, compile_blocks, images, image_crf, engine_pack, precisions, pipeline, force_pipeline,
-        loras, **guidance):
+def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, prompts_file, width, height, frames, seed,
+        executor, output, resident_gib, compile_blocks, images, image_crf, engine_pack, precisions, pipeline,
+        force_pipeline, loras, **guidance):
     """Generate a clip with sound from a prompt, with the engines (or the exported ONNX, or PyTorch).
 
     Never exports or builds: missing or stale artifacts stop it with the command that makes them.
@@ -278,6 +282,8 @@ def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, wi
     from ltx_trt.core import source
     from ltx_trt.core.profiles import with_precision
 
+    if (prompt is None) == (prompts_file is None):
+        raise UserError("pass one of --prompt TEXT and --prompts FILE", "--prompts takes a file of one prompt per line")
     profile = with_precision(request.select_profile(profile_name), precisions)
     request.check_numbers(profile, {"--width": width, "--height": height, "--frames": frames, "--seed": seed,
                                     "--resident-gib": resident_gib, "--image-crf": image_crf})
@@ -293,8 +299,13 @@ def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, wi
     request.check_output(output)  # before the pipeline's lines: a bad --output stays a two-line error
     for line in lines:
         click.echo(line)
-    generate(request.RunRequest(prompt, profile, src, artifacts, bucket, seed, executor, output, compile_blocks,
-                                images=images, **fields, engines=engine_pack), log=lambda line: click.echo(line))
+    asked = request.RunRequest(prompt or "", profile, src, artifacts, bucket, seed, executor, output, compile_blocks,
+                               images=images, **fields, engines=engine_pack)
+    if prompts_file is not None:
+        from ltx_trt.commands.batch import run_prompts
+
+        sys.exit(run_prompts(prompts_file, asked, log=lambda line: click.echo(line)))
+    generate(asked, log=lambda line: click.echo(line))
 
 
 @main.command()
@@ -316,6 +327,43 @@ def pack(profile_name, architecture, artifacts, out_dir):
     from ltx_trt.core.profiles import load_profile
 
     make_pack(architecture, load_profile(profile_name), artifacts, out_dir, log=click.echo)
+
+
+@main.command()
+@lambda command: _model_options(command, gpu_required=False)
+@_file_options
+@click.option("--executor", type=click.Choice(["auto", "tensorrt", "onnxruntime", "torch"]), default="auto",
+              show_default=True, help="As run's --executor.")
+@click.option("--resident-gib", type=float, default=None, help="As run's --resident-gib.")
+@click.option("--compile", "compile_blocks", type=click.Choice(["auto", "on", "off"]), default="auto",
+              show_default=True, help="As run's --compile.")
+@_precision_option
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (the default takes connections from this machine only).")
+@click.option("--port", type=int, default=8000, show_default=True, help="TCP port to listen on.")
+@click.option("--queue", "capacity", type=int, default=8, show_default=True,
+              help="Jobs that may wait; a job beyond them is refused with 429.")
+@click.option("--jobs-dir", type=click.Path(path_type=Path), default=Path("jobs"), show_default=True,
+              help="Folder the finished mp4s are written into.")
+@_user_errors
+def serve(profile_name, model, checkpoint, artifacts, gemma, upsampler, executor, resident_gib, compile_blocks,
+          precisions, host, port, capacity, jobs_dir):
+    """Serve clips over HTTP: one pipeline loaded once, one GPU worker, a bounded job queue.
+
+    POST /jobs with {"prompt": ..., "seed", "width", "height", "frames", "pipeline", guidance by run's option
+    names} returns a job id; GET /jobs/ID its state, stage and step; GET /jobs/ID/video the mp4; DELETE /jobs/ID
+    cancels a queued job. Input is checked by run's rules (400 with the message); a full queue is 429.
+    """
+    from ltx_trt.commands.api import open_pipeline
+    from ltx_trt.commands.request import check_numbers, select_profile
+    from ltx_trt.commands.serve import serve as start
+
+    check_numbers(select_profile(profile_name), {"--port": port, "--queue": capacity})  # before anything loads
+    pipeline = open_pipeline(profile_name, model=model, checkpoint=checkpoint, gemma=gemma, upsampler=upsampler,
+                             artifacts=artifacts, executor=executor, compile=compile_blocks, resident_gib=resident_gib,
+                             precision=precisions, log=lambda line: click.echo(line))
+    with pipeline:
+        start(pipeline.session, host, port, capacity, jobs_dir, log=lambda line: click.echo(line))
 
 
 @main.command()

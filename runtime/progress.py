@@ -20,15 +20,25 @@ class Progress:
         self.device = torch.device(device) if device is not None else None
         self.seconds: dict[str, float] = {}
         self._step_started = 0.0
+        self._nested: list[float] = []  # per open stage: seconds its inner stages took
 
     @contextmanager
     def stage(self, name: str, detail: str = ""):
-        """Time the enclosed block as stage `name` (announced first, with `detail` if any)."""
+        """Time the enclosed block as stage `name` (announced first, with `detail` if any). A stage inside
+        another (weight packing inside the stage that first runs the chain) is counted once, as its own."""
         self.log(f"{name}{f' ({detail})' if detail else ''} ...")
         started = self._step_started = time.perf_counter()
-        yield
-        self._sync()
-        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+        self._nested.append(0.0)
+        try:
+            yield
+            self._sync()
+        finally:
+            inner = self._nested.pop()
+        elapsed = time.perf_counter() - started
+        if self._nested:  # the outer stage's steps go on: the next one is timed from here
+            self._nested[-1] += elapsed
+            self._step_started = time.perf_counter()
+        self.seconds[name] = self.seconds.get(name, 0.0) + elapsed - inner
 
     def step(self, index: int, count: int) -> None:
         """A denoising step finished: `index` of `count` (1-based), with its own duration."""

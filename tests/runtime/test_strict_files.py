@@ -15,7 +15,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from ltx_trt.cli import main
-from ltx_trt.commands import run as run_command
+from ltx_trt.commands import session as run_session  # where `run` generates (commands/session.py)
 from ltx_trt.core.checkpoint import read_header
 from ltx_trt.core.errors import UserError
 from ltx_trt.core.source import ModelSource
@@ -200,7 +200,7 @@ RUN_FLAGS = ("--executor", "torch", "--precision", "transformer=bf16", "--precis
 
 @pytest.mark.parametrize("case", ["broadcasting bias", "no tokenizer"])
 def test_run_with_the_torch_executor_refuses_bad_files_before_generating(tiny, tmp_path, monkeypatch, case):
-    monkeypatch.setattr(run_command, "generate", lambda *a, **k: pytest.fail("generation started"))
+    monkeypatch.setattr(run_session, "generate", lambda *a, **k: pytest.fail("generation started"))
     checkpoint, gemma = tiny / CHECKPOINT, tiny / GEMMA
     if case == "broadcasting bias":
         checkpoint = _rewritten(checkpoint, tmp_path / "ltx.safetensors", CHECKPOINT_CASES[case][0])
