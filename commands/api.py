@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from ltx_trt.commands import request as checks
+from ltx_trt.commands.images import image_conditions
 from ltx_trt.commands.request import EXECUTORS, GUIDED_ONLY, RunRequest
 from ltx_trt.core.errors import UserError
 from ltx_trt.core.pipelines import PIPELINES
@@ -85,7 +86,7 @@ def clip_request(base: RunRequest, prompt: str, *, output: str | Path, seed: int
     profile = base.profile
     checks.check_numbers(profile, {"--seed": seed, "--image-crf": image_crf})
     bucket = checks.select_bucket(profile, width, height, frames)
-    conditions = checks.image_conditions(tuple(images), image_crf, bucket)
+    conditions = image_conditions(tuple(images), image_crf, bucket)
     flags = {name: guidance.get(name) for name in GUIDED_ONLY}
     fields, lines = checks.pipeline_fields(base.source, pipeline, force_pipeline, tuple(loras), flags)
     checks.check_output(Path(output))

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ltx_trt.core.checkpoint import read_header
-from ltx_trt.core.conditioning import MAX_CRF, ImageCondition, check_frames, parse_image
+from ltx_trt.core.conditioning import MAX_CRF, ImageCondition
 from ltx_trt.core.errors import UserError
 from ltx_trt.core.pipelines import (DISTILLED_LORA_FILE, GUIDED, LoraSpec, choose_pipeline, detect_checkpoint,
                                     detect_header, transformer_blocks)
@@ -195,28 +195,6 @@ def pipeline_fields(source: ModelSource, asked: str | None, force: bool, loras: 
         check_stg_blocks(given, transformer_blocks(header))
     fields = {"pipeline": pipeline, **fields, "loras": parse_loras(loras)}
     return fields, [f"pipeline: {pipeline} ({why})", *describe(fields)]
-
-
-def image_conditions(values: tuple[str, ...], crf: int | None, bucket: Bucket) -> tuple[ImageCondition, ...]:
-    """--image PATH[:FRAME[:STRENGTH]] (repeatable) and --image-crf (default: ltx-pipelines' DEFAULT_IMAGE_CRF),
-    checked before any model work (the CRF's range by check_numbers): the values, the frames against the bucket,
-    and every file read as an image."""
-    if not values:
-        if crf is not None:
-            raise UserError("--image-crf without --image", "pass --image PATH with it, or drop --image-crf")
-        return ()
-    if crf is None:
-        _import_ltx_pipelines()
-        from ltx_pipelines.utils.constants import DEFAULT_IMAGE_CRF
-
-        crf = DEFAULT_IMAGE_CRF
-    images = tuple(parse_image(value, crf) for value in values)
-    check_frames(list(images), bucket.frames)
-    from ltx_trt.runtime.conditioning import read_image
-
-    for image in images:
-        read_image(image.path)
-    return images
 
 
 def describe(fields: dict) -> list[str]:

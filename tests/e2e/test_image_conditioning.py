@@ -133,9 +133,11 @@ def _onnx(tiny) -> list[torch.Tensor]:
     from ltx_trt.core.profiles import with_precision
     from ltx_trt.model.files import ModelFiles
     from ltx_trt.model.transformer_parts import checkpoint_reader
+    from ltx_trt.model.weight_inputs import state_reader
     from ltx_trt.runtime import chain
     from ltx_trt.runtime.executors.onnxruntime import OnnxRuntimeExecutor
     from ltx_trt.runtime.progress import Progress
+    from ltx_trt.runtime.weight_inputs import bound_weights
     from ltx_pipelines.utils.constants import DEFAULT_IMAGE_CRF
 
     profile = with_precision(load_profile(PROFILE), {"transformer": "bf16"})
@@ -143,6 +145,9 @@ def _onnx(tiny) -> list[torch.Tensor]:
     graphs = pipeline.BucketGraphs.select(profile_graphs(profile, files.dims), BUCKET, images=True)
     folders = [tiny.bf16_artifacts / "tiny" / profile.folder / "onnx", tiny.artifacts / "tiny" / PROFILE / "onnx"]
     inner, others = (OnnxRuntimeExecutor(f, json.loads((f / "manifest.json").read_text())) for f in folders)
+    # the encoder's and upsampler's weights are their graphs' inputs, bound from the tiny files as `run` binds them
+    others = bound_weights(others, graphs.all(), state_reader(files, load_profile(PROFILE).precision),
+                           torch.device("cpu"))
     transformer = chain.block_chain(inner, [graphs.stage1, graphs.stage2], files.dims.transformer,
                                     checkpoint_reader(files.checkpoint), torch.bfloat16, torch.device("cpu"))
     recorded = []
