@@ -16,13 +16,12 @@ synchronised around each. TensorRT's side of the cost (weights as engine inputs)
 
 import argparse
 import json
-import statistics
-import time
 from pathlib import Path
 
 import torch
 
 from gpu_distilled import TINY_BUCKET, build_models, materialize  # noqa: F401  (the torchaudio placeholder first)
+from gpu_image import timed
 from gpu_timing import environment
 
 from ltx_trt.core import shapes  # noqa: E402
@@ -32,20 +31,6 @@ from ltx_trt.model.decoder_graphs import (AudioDecoderGraph, UpsamplerGraph, Vid
                                           VideoEncoderGraph)
 from ltx_trt.model.graph_modules import PartGraph, random_like_spec  # noqa: E402
 from ltx_trt.model.ltx23_config import FULL_UPSAMPLER_CONFIG, TINY_UPSAMPLER_CONFIG, full_config, tiny_config  # noqa: E402
-
-
-def seconds(call, device: torch.device, reps: int) -> float:
-    call()
-    times = []
-    for _ in range(reps):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        call()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def cases(models, encoder, low, full):
@@ -79,8 +64,8 @@ def main() -> None:
         embedded = wrapper(module).eval()
         weightless = PartGraph(wrapper(module).eval(), module, list(state))
         with torch.inference_mode():
-            a = seconds(lambda: embedded(*inputs), device, args.reps)
-            b = seconds(lambda: weightless(*inputs, *state.values()), device, args.reps)
+            a = timed(lambda: embedded(*inputs), device, args.reps)
+            b = timed(lambda: weightless(*inputs, *state.values()), device, args.reps)
         report["graphs"][name] = {"tensors": len(state), "embedded_s": a, "weightless_s": b}
         print(f"{name}: {len(state)} weight inputs; embedded {a * 1e3:.1f} ms, weightless {b * 1e3:.1f} ms "
               f"({b / a:.3f}x)", flush=True)
