@@ -27,6 +27,7 @@ from ltx_trt.runtime.chain import BlockChain, TextChain
 from ltx_trt.runtime.guided import Guiders
 from ltx_trt.runtime.pipeline import BucketGraphs, Guidance, generate, tokenize
 from ltx_trt.runtime.progress import Progress
+from ltx_trt.runtime.weight_inputs import BoundWeights
 
 CAPTURABLE = ("tensorrt", "torch")  # executors whose step can be recorded in a CUDA graph (ONNX Runtime's cannot)
 # What the opened executor keeps between clips when a clip releases a graph. torch: its modules (built once
@@ -137,9 +138,10 @@ class _Keeping:
 def announce_packing(chain, progress: Progress) -> None:
     """Make each chain's weight packing (done on its first run, inside the stage that runs it: text, stage 1,
     stage 2 for the dev pipelines) a stage of its own, announced and timed: "pack"."""
-    while isinstance(chain, (TextChain, BlockChain)):
-        what = "text encoder" if isinstance(chain, TextChain) else "transformer"
-        chain.make_store = _timed(chain.make_store, progress, f"{what} weights")
+    while isinstance(chain, (TextChain, BlockChain, BoundWeights)):  # the chains, under the bound weights
+        if not isinstance(chain, BoundWeights):
+            what = "text encoder" if isinstance(chain, TextChain) else "transformer"
+            chain.make_store = _timed(chain.make_store, progress, f"{what} weights")
         chain = chain.inner
 
 
