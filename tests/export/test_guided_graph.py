@@ -23,10 +23,10 @@ from ltx_trt.runtime import chain
 from ltx_trt.runtime.executors import allocate
 from ltx_trt.runtime.executors.onnxruntime import OnnxRuntimeExecutor
 from ltx_trt.runtime.executors.pytorch import TorchExecutor
+from ltx_trt.core.components import COMPONENTS
 from tests.export.test_transformer_graph import SMALL
 from tests.reference import RELATIVE_L2, relative_l2
 
-COMPONENTS = ("text_encoder", "connector", "transformer", "upsampler", "video_decoder", "audio_decoder")
 # The official passes (ltx_pipelines/utils/helpers.py multi_modal_guider_denoising_func), by what they skip.
 PASSES = {
     "conditional": PerturbationConfig.empty(),

@@ -12,6 +12,7 @@ from ltx_core.guidance.perturbations import BatchedPerturbationConfig
 from ltx_core.model.transformer import rope as ltx_rope
 from ltx_core.model.transformer.modality import Modality
 
+from ltx_trt.core.components import COMPONENTS
 from ltx_trt.core.plan import bucket_graphs
 from ltx_trt.core.profiles import Bucket
 from ltx_trt.core.shapes import WEIGHT_PREFIX
@@ -35,8 +36,7 @@ def files(tiny_ltx_files):
 
 
 def _graph(files, precision):
-    precision = {c: precision for c in ("text_encoder", "connector", "transformer", "upsampler",
-                                        "video_decoder", "audio_decoder")}
+    precision = {c: precision for c in COMPONENTS}
     return bucket_graphs(SMALL, files.dims, precision)[1]  # stage 2: 3x2x4 latent
 
 

@@ -35,7 +35,7 @@ def test_every_graph_takes_its_weights_as_inputs(tiny_files):
     for graph in physical(profile_graphs(PROFILE, tiny_files.dims)):
         weights = [s for s in graph.inputs if s.name.startswith(WEIGHT_PREFIX)]
         assert weights, graph.key
-    for component in ("connector", "upsampler", "video_decoder", "audio_decoder"):
+    for component in ("connector", "upsampler", "video_encoder", "video_decoder", "audio_decoder"):
         assert len(tiny_files.dims.whole_weights(component)) > 10, component
 
 
