@@ -5,6 +5,11 @@ vs ltx-pipelines' DistilledPipeline object called N times, in one run of this sc
         --gemma gemma-3-12b-it --executor torch [--clips 5] [--json out.json]
     python benchmarks/gpu_throughput.py --gpu rtx4090 --model tiny --artifacts artifacts --clips 2   # CPU dry run
 
+--precision transformer=bf16 (repeatable) runs the ltx-trt sides in the official pipeline's precision.
+--sides picks some of api,processes,official (each side's figures are added to --json as it ends, so sides
+may run in consecutive calls over the same files); --image PNG conditions every clip of every side on that
+image at frame 0 (image-to-video: ltx-trt's `--image`, the official `images=[ImageConditioningInput(...)]`).
+
 Every side renders the same N prompts (seeds 10, 11, ...) at the profile bucket --width/--height/--frames
 (default 768x512x121) into a temporary folder. Reported: each clip's wall-clock seconds, the first clip's
 (which pays the opening: executor, modules, kernels) and the steady-state clips' median, and clips per minute
@@ -38,10 +43,11 @@ def api_side(args, folder: Path) -> dict:
 
     times, started = [], time.perf_counter()
     with open_pipeline(args.gpu, model=args.model, checkpoint=args.checkpoint, gemma=args.gemma,
-                       artifacts=args.artifacts, executor=args.executor, log=lambda line: None) as pipe:
+                       artifacts=args.artifacts, executor=args.executor, precision=dict(args.precision),
+                       log=lambda line: None) as pipe:
         for i in range(args.clips):
             pipe.generate(PROMPTS[i % len(PROMPTS)], output=folder / f"api-{i}.mp4", seed=10 + i, width=args.width,
-                          height=args.height, frames=args.frames)
+                          height=args.height, frames=args.frames, images=(str(args.image),) if args.image else ())
             now = time.perf_counter()
             times.append(now - started)  # the first clip includes opening the pipeline
             started = now
@@ -55,7 +61,7 @@ def process_side(args, folder: Path) -> dict:
         command = [sys.executable, "-m", "ltx_trt.cli", "run", "--gpu", args.gpu, *model, "--artifacts",
                    str(args.artifacts), "--executor", args.executor, "--prompt", PROMPTS[i % len(PROMPTS)], "--seed",
                    str(10 + i), "--width", str(args.width), "--height", str(args.height), "--frames", str(args.frames),
-                   "--output", str(folder / f"run-{i}.mp4")]
+                   "--output", str(folder / f"run-{i}.mp4"), *[f"--precision={c}={p}" for c, p in args.precision], *(["--image", str(args.image)] if args.image else [])]
         started = time.perf_counter()
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         times.append(time.perf_counter() - started)
@@ -71,16 +77,18 @@ def official_side(args, folder: Path) -> dict | str:
     import torch
     from ltx_core.model.video_vae import TilingConfig, get_video_chunks_number
     from ltx_pipelines.distilled import DistilledPipeline
+    from ltx_pipelines.utils.args import ImageConditioningInput
     from ltx_pipelines.utils.media_io import encode_video
 
     upsampler = next(Path(args.checkpoint).parent.glob("ltx-2.3-spatial-upscaler-x2-*.safetensors"))
     times, started = [], time.perf_counter()
     pipeline = DistilledPipeline(str(args.checkpoint), str(args.gemma), str(upsampler), loras=[])
     tiling = TilingConfig.default()
+    images = [ImageConditioningInput(str(args.image), 0, 1.0)] if args.image else []
     for i in range(args.clips):
         with torch.inference_mode():  # as its main() runs it
             video, audio = pipeline(prompt=PROMPTS[i % len(PROMPTS)], seed=10 + i, height=args.height,
-                                    width=args.width, num_frames=args.frames, frame_rate=24.0, images=[],
+                                    width=args.width, num_frames=args.frames, frame_rate=24.0, images=images,
                                     tiling_config=tiling)
             encode_video(video=video, fps=24, audio=audio, output_path=str(folder / f"official-{i}.mp4"),
                          video_chunks_number=get_video_chunks_number(args.frames, tiling))
@@ -103,14 +111,22 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=512)
     parser.add_argument("--frames", type=int, default=121)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--sides", default="api,processes,official")
+    parser.add_argument("--image", type=Path, default=None)
+    parser.add_argument("--precision", type=lambda text: tuple(text.split("=", 1)), action="append", default=[],
+                        help="COMPONENT=PRECISION for the ltx-trt sides, as run's flag (the official side is bf16)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        report = {"api": api_side(args, Path(folder)), "processes": process_side(args, Path(folder)),
-                  "official": official_side(args, Path(folder))}
-    for side, figures in report.items():
-        print(f"{side}: {figures}")
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=1))
+    report = json.loads(args.json.read_text()) if args.json and args.json.is_file() else {}
+    for side in args.sides.split(","):
+        with tempfile.TemporaryDirectory() as folder:
+            figures = SIDES[side](args, Path(folder))
+        print(f"{side}: {figures}", flush=True)
+        report[side + ("+image" if args.image else "")] = figures
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=1))
+
+
+SIDES = {"api": api_side, "processes": process_side, "official": official_side}
 
 
 if __name__ == "__main__":
