@@ -9,6 +9,7 @@ executor) and docs/DESIGN.md "Load once, generate many". Imports core, model (th
 """
 
 import dataclasses
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -62,6 +63,8 @@ class Session:
             opened = open_executor(self.kind, self.base, self.files, planned)
             if self.kind == "tensorrt" and (note := suggestion(profile, source, self.artifacts)):
                 log(note)  # engines `verify` has not passed yet
+            if getattr(opened.executor, "kernels", None) is not None:
+                log(opened.executor.kernels.state())  # TensorRT-RTX: reused, or compiled by this run
         self.opened = dataclasses.replace(opened, executor=_Keeping(opened.executor, KEPT[self.kind] == "modules"))
         self._pending = progress.seconds  # the one-time opening, shown in the first clip's summary
         self.clips = 0
@@ -86,6 +89,7 @@ class Session:
         with progress.stage("load", self.kind if self.clips == 0 else f"{self.kind}, clip {self.clips + 1}"):
             executor = chained(self.opened, request, self.files, graphs.all(), log)
             announce_packing(executor, progress)
+            announce_kernels(self.opened.executor.inner, progress, log)
             tokens = tokenize(request.source.gemma, request.prompt, log)
             guidance = None if guiders is None else _guidance(request, guiders, graphs, log)
         self.clips += 1
@@ -93,8 +97,8 @@ class Session:
                         config=self.files.config, executor=executor, device=self.opened.device,
                         cuda_graphs=self.kind in CAPTURABLE, progress=progress, guidance=guidance,
                         images=request.images)
-        if self.kind == "tensorrt":
-            self.opened.executor.inner.save_runtime_cache()  # TensorRT-RTX: later runs skip kernel compilation
+        if self.kind == "tensorrt" and (saved := self.opened.executor.inner.save_runtime_cache()):
+            log(f"TensorRT-RTX runtime cache saved ({saved / 2**20:.1f} MiB): later clips and runs read these kernels")
         log(progress.summary(path))
         return path
 
@@ -143,6 +147,24 @@ def announce_packing(chain, progress: Progress) -> None:
             what = "text encoder" if isinstance(chain, TextChain) else "transformer"
             chain.make_store = _timed(chain.make_store, progress, f"{what} weights")
         chain = chain.inner
+
+
+def announce_kernels(executor, progress: Progress, log: Callable[[str], None]) -> None:
+    """Make each TensorRT-RTX engine's load, where its kernels are compiled for this GPU (or read from the runtime
+    cache), a stage of its own, announced and timed: "kernels"; a line after it says which of the two it was."""
+    kernels = getattr(executor, "kernels", None)
+    if kernels is None:  # not TensorRT-RTX: nothing is compiled at load
+        return
+
+    @contextmanager
+    def loading(graph_key: str):
+        with progress.stage("kernels", graph_key):
+            yield
+        grown = kernels.grown()
+        log(f"  {graph_key}: " + (f"compiled, {grown / 2**10:.0f} KiB added to the runtime cache" if grown > 0
+                                  else "kernels read from the runtime cache"))
+
+    executor.loading = loading
 
 
 def _timed(make: Callable, progress: Progress, detail: str) -> Callable:

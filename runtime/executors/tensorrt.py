@@ -3,14 +3,16 @@
 Deserialises `<engines dir>/<file>` with the module the engine manifest names (`tensorrt_rtx` on RTX
 GPUs, `tensorrt` on datacenter GPUs; same runtime API), checks every I/O tensor's shape and dtype
 against the buffer of the same name when binding, and enqueues on the current torch stream, so a
-step can be captured in a CUDA graph. TensorRT-RTX compiles kernels on first run; its runtime cache
-is loaded from and saved to the path the manifest gives. Engines run one at a time on one stream, so
+step can be captured in a CUDA graph. TensorRT-RTX compiles an engine's kernels for the GPU when its execution
+context is made; its runtime cache (`KernelCache`) is read from and saved to the path the manifest gives, and
+`loading` lets the caller announce and time each engine's load (the stage `kernels`). Engines run one at a time on one stream, so
 after `reserve()` every execution context shares one activation buffer, sized to the largest of the
 run (the builder's report in the engine manifest), instead of holding its own; `release()` drops
 engines a run no longer needs. Imports TensorRT lazily.
 """
 
 import importlib
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -49,10 +51,9 @@ def check_binding(name: str, shape: tuple[int, ...], dtype: torch.dtype, tensor:
 class Engine:
     """Owns a deserialised engine and its execution context; binds caller buffers by address."""
 
-    def __init__(self, path: Path, trt, runtime_cache=None, cache_file: Path | None = None,
+    def __init__(self, path: Path, trt, kernels: "KernelCache | None" = None,
                  scratch: torch.Tensor | None = None) -> None:
-        """runtime_cache: a TensorRT-RTX IRuntimeCache shared with the other engines (None: make one,
-        from cache_file if it exists); cache_file None: the backend has no runtime cache.
+        """kernels: TensorRT-RTX's runtime cache shared by the run's engines (None: the backend has none).
         scratch: a CUDA byte buffer the context uses as its activation memory (None: its own)."""
         self.path, self.trt = Path(path), trt
         self.runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
@@ -61,15 +62,10 @@ class Engine:
             raise UserError(f"TensorRT could not load {self.path} (built for another GPU or TensorRT version?)",
                             "rebuild: ltx-trt build-engines --force (for this --gpu)")
         config = None
-        if cache_file is not None:  # TensorRT-RTX: JIT-compiled kernels, kept across runs
+        if kernels is not None:  # TensorRT-RTX: kernels JIT-compiled for this GPU, kept across runs
             config = self.engine.create_runtime_config()
-            if runtime_cache is None:
-                runtime_cache = config.create_runtime_cache()
-                if cache_file.is_file():
-                    runtime_cache.deserialize(cache_file.read_bytes())
-            config.set_runtime_cache(runtime_cache)
-        self.runtime_cache = runtime_cache
-        self.context = self._context(config, scratch is not None)
+            kernels.attach(config)
+        self.context = self._context(config, scratch is not None)  # TensorRT-RTX compiles here
         if scratch is not None:
             self._use(scratch)
         self.names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
@@ -108,18 +104,64 @@ class Engine:
         if not self.context.execute_async_v3(stream):
             raise RuntimeError(f"TensorRT failed to enqueue {self.path.name}")
 
+class KernelCache:
+    """TensorRT-RTX's runtime cache: the kernels it JIT-compiles for this GPU when an engine's execution context
+    is made, read from `path` (one file per GPU kind) by the first engine and written back by `save()`, so a
+    later run reads them instead of compiling. `grown()` says how many bytes the last context added."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.cache = Path(path), None
+        self.read_bytes = self.path.stat().st_size if self.path.is_file() else 0
+        self._size = self.read_bytes
+
+    def state(self) -> str:
+        """One log line: reused from an earlier run, or compiled by this one."""
+        if self.read_bytes:
+            return (f"TensorRT-RTX runtime cache reused: {self.path} ({self.read_bytes / 2**20:.1f} MiB of kernels "
+                    "compiled by an earlier run; engines whose kernels it holds skip the compilation)")
+        return (f"TensorRT-RTX runtime cache: none yet at {self.path}; this first run compiles every engine's "
+                "kernels (stage `kernels`) and saves them for the next")
+
+    def attach(self, config) -> None:
+        if self.cache is None:
+            self.cache = config.create_runtime_cache()
+            if self.read_bytes:
+                self.cache.deserialize(self.path.read_bytes())
+        config.set_runtime_cache(self.cache)
+
+    def grown(self) -> int:
+        """Bytes the cache gained since the last call: kernels compiled rather than read."""
+        size = len(bytes(self.cache.serialize())) if self.cache is not None else self._size
+        grown, self._size = size - self._size, size
+        return grown
+
+    def save(self) -> int:
+        """Write the cache (atomically: a run stopped mid-write leaves the old file); returns its size."""
+        if self.cache is None:
+            return 0
+        data = bytes(self.cache.serialize())
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_name(self.path.name + ".partial")
+        partial.write_bytes(data)
+        partial.replace(self.path)
+        return len(data)
+
+
 class TensorRTExecutor:
     """Owns the engines of one engine folder, deserialised on first use."""
 
-    def __init__(self, engines_dir: Path, manifest: dict, fix: str = "ltx-trt build-engines") -> None:
+    def __init__(self, engines_dir: Path, manifest: dict, fix: str = "ltx-trt build-engines", trt=None,
+                 capability: tuple[int, int] | None = None) -> None:
+        """trt: the backend module (default: the one the manifest names); capability: the GPU's (default: the
+        current CUDA device's), which names the runtime cache file."""
         self.engines_dir, self.fix = Path(engines_dir), fix
         self.entries = manifest.get("engines", {})
-        self.trt = import_backend(manifest["backend"]["name"])
+        self.trt = trt or import_backend(manifest["backend"]["name"])
         cache = manifest.get("runtime_cache")  # e.g. "runtime-cache/sm{cc}.bin", one file per GPU kind
-        major, minor = torch.cuda.get_device_capability() if cache else (0, 0)
-        self.cache_file = confined(self.engines_dir, cache.replace("{cc}", f"{major}{minor}"), "the engine manifest",
-                                   fix) if isinstance(cache, str) and cache else None
-        self.runtime_cache = None  # shared by every engine, created with the first
+        major, minor = capability or (torch.cuda.get_device_capability() if cache else (0, 0))
+        self.kernels = KernelCache(confined(self.engines_dir, cache.replace("{cc}", f"{major}{minor}"),
+                                            "the engine manifest", fix)) if isinstance(cache, str) and cache else None
+        self.loading = _not_announced  # graph key -> context manager around an engine's load (commands/session.py)
         self.engines: dict[str, Engine] = {}
         self.scratch: torch.Tensor | None = None  # shared activation memory, see reserve()
 
@@ -140,24 +182,28 @@ class TensorRTExecutor:
                 engine.close()
 
     def run(self, graph_key: str, inputs: dict[str, torch.Tensor], outputs: dict[str, torch.Tensor]) -> None:
-        engine = self.engines.get(graph_key) or self._load(graph_key)
+        engine = self.engines.get(graph_key) or self.load(graph_key)
         tensors = {**inputs, **outputs}
         if engine.bound != {name: tensors[name].data_ptr() for name in engine.names if name in tensors}:
             engine.bind(tensors)
         engine.enqueue(torch.cuda.current_stream().cuda_stream)
 
-    def _load(self, graph_key: str) -> Engine:
+    def load(self, graph_key: str) -> Engine:
+        """Deserialise the engine of `graph_key` and make its context (TensorRT-RTX compiles its kernels here)."""
         entry = self.entries.get(graph_key)
         path = confined(self.engines_dir, entry.get("file"), "the engine manifest", self.fix) \
             if isinstance(entry, dict) else None
         if path is None or not path.is_file():
             raise UserError(f"no engine for {graph_key} in {self.engines_dir}", f"run: {self.fix}")
-        engine = Engine(path, self.trt, self.runtime_cache, self.cache_file, self.scratch)
-        self.engines[graph_key], self.runtime_cache = engine, engine.runtime_cache
-        return engine
+        with self.loading(graph_key):
+            self.engines[graph_key] = Engine(path, self.trt, self.kernels, self.scratch)
+        return self.engines[graph_key]
 
-    def save_runtime_cache(self) -> None:
-        """Keep TensorRT-RTX's compiled kernels for the next run (no-op for full TensorRT)."""
-        if self.runtime_cache is not None and self.cache_file is not None:
-            self.cache_file.parent.mkdir(parents=True, exist_ok=True)
-            self.cache_file.write_bytes(bytes(self.runtime_cache.serialize()))
+    def save_runtime_cache(self) -> int:
+        """Keep TensorRT-RTX's compiled kernels for the next run (no-op for full TensorRT); returns bytes written."""
+        return self.kernels.save() if self.kernels is not None else 0
+
+
+@contextmanager
+def _not_announced(graph_key: str):
+    yield

@@ -1,13 +1,17 @@
 """The TensorRT engine binding: checks on the CPU; a real engine run where a GPU and TensorRT are."""
 
 import importlib.util
+import json
+import types
 
 import pytest
 import torch
 
+from ltx_trt.commands.session import announce_kernels
 from ltx_trt.core.dtypes import BY_TENSORRT
 from ltx_trt.core.errors import UserError
 from ltx_trt.runtime.executors.tensorrt import Engine, TensorRTExecutor, check_binding, import_backend
+from ltx_trt.runtime.progress import Progress
 
 NO_GPU = "needs an NVIDIA GPU with CUDA (torch.cuda.is_available() is False on this machine)"
 NO_TENSORRT = "needs the full TensorRT package `tensorrt` (pip install tensorrt-cu13 --extra-index-url ...)"
@@ -72,3 +76,103 @@ def test_engine_writes_into_the_bound_buffers(tmp_path):
     assert torch.equal(y_buf, 2 * x_buf)
     with pytest.raises(ValueError, match="dtype"):
         engine.bind({"x": x_buf.bfloat16(), "y": y_buf})
+
+
+class _FakeRtx:
+    """Stands in for the `tensorrt_rtx` module where no GPU is: just the runtime-cache behaviour the executor relies
+    on (a context compiles its engine's kernels unless the shared cache holds them). It checks our announcing,
+    reuse and saving, not TensorRT-RTX; the real path needs an RTX GPU."""
+
+    class Logger:
+        WARNING = 2
+
+        def __init__(self, level):
+            pass
+
+    ExecutionContextAllocationStrategy = types.SimpleNamespace(USER_MANAGED="user", STATIC="static")
+
+    class Cache:
+        def __init__(self):
+            self.kernels = set()
+
+        def deserialize(self, data):
+            self.kernels |= set(json.loads(data))
+
+        def serialize(self):
+            return json.dumps(sorted(self.kernels)).encode()
+
+    class Config:
+        cache = None
+
+        def create_runtime_cache(self):
+            return _FakeRtx.Cache()
+
+        def set_runtime_cache(self, cache):
+            self.cache = cache
+
+        def set_execution_context_allocation_strategy(self, strategy):
+            pass
+
+    class Engine:
+        num_io_tensors, device_memory_size_v2 = 0, 0
+
+        def __init__(self, name):
+            self.name = name
+
+        def create_runtime_config(self):
+            return _FakeRtx.Config()
+
+        def create_execution_context(self, config):
+            if isinstance(config, str):  # an allocation strategy: no runtime config, nothing cached
+                return object()
+            config.cache.kernels.add(f"kernels of {self.name}" + "." * 4096)  # compiled, unless already there
+            return object()
+
+    class Runtime:
+        def __init__(self, logger):
+            pass
+
+        def deserialize_cuda_engine(self, data):
+            return _FakeRtx.Engine(data.decode())
+
+
+def _rtx_folder(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.engine").write_bytes(name.encode())
+    return {"backend": {"name": "tensorrt_rtx"}, "runtime_cache": "runtime-cache/sm{cc}.bin",
+            "engines": {"a": {"file": "a.engine"}, "b": {"file": "b.engine"}}}
+
+
+def _announced_loads(tmp_path, manifest, keys):
+    lines = []
+    executor = TensorRTExecutor(tmp_path, manifest, trt=_FakeRtx, capability=(8, 9))
+    state = executor.kernels.state() if executor.kernels else None
+    progress = Progress(lines.append)
+    announce_kernels(executor, progress, lines.append)
+    for key in keys:
+        executor.load(key)
+    return executor, state, lines, progress
+
+
+def test_first_run_compiles_each_engine_as_a_stage_and_the_next_run_reuses_the_saved_cache(tmp_path):
+    manifest = _rtx_folder(tmp_path)
+    executor, state, lines, progress = _announced_loads(tmp_path, manifest, ["a", "b"])
+    assert "none yet" in state and str(tmp_path / "runtime-cache" / "sm89.bin") in state
+    assert lines[0] == "kernels (a) ..." and lines[1].startswith("  a: compiled, 4 KiB added")
+    assert lines[2] == "kernels (b) ..." and "b: compiled" in lines[3]
+    assert "kernels" in progress.seconds and progress.summary().startswith("done in")
+    assert executor.save_runtime_cache() == (tmp_path / "runtime-cache" / "sm89.bin").stat().st_size > 8000
+    assert not list((tmp_path / "runtime-cache").glob("*.partial"))
+
+    _, state, lines, _ = _announced_loads(tmp_path, manifest, ["b"])
+    assert state.startswith("TensorRT-RTX runtime cache reused") and "0.0 MiB" in state
+    assert lines == ["kernels (b) ...", "  b: kernels read from the runtime cache"]
+    other_gpu = TensorRTExecutor(tmp_path, manifest, trt=_FakeRtx, capability=(12, 0))
+    assert "none yet" in other_gpu.kernels.state()  # another GPU kind has its own file
+
+
+def test_an_engine_folder_without_a_runtime_cache_announces_no_kernel_stage(tmp_path):
+    manifest = {k: v for k, v in _rtx_folder(tmp_path).items() if k != "runtime_cache"}  # full TensorRT
+    executor, state, lines, progress = _announced_loads(tmp_path, manifest, ["a"])
+    assert state is None and lines == [] and "kernels" not in progress.seconds
+    assert executor.save_runtime_cache() == 0 and not (tmp_path / "runtime-cache").exists()
