@@ -61,7 +61,7 @@ class Session:
         progress = Progress(log)
         with progress.stage("open", self.kind):
             opened = open_executor(self.kind, self.base, self.files, planned)
-            if self.kind == "tensorrt" and (note := suggestion(profile, source, self.artifacts)):
+            if self.kind == "tensorrt" and (note := suggestion(profile, source, self.artifacts, engines, self.pack)):
                 log(note)  # engines `verify` has not passed yet
             if getattr(opened.executor, "kernels", None) is not None:
                 log(opened.executor.kernels.state())  # TensorRT-RTX: reused, or compiled by this run

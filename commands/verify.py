@@ -22,6 +22,8 @@ import torch
 
 from ltx_trt.commands import artifacts as stored
 from ltx_trt.commands.opening import model_files
+from ltx_trt.commands.pack import install_pack
+from ltx_trt.commands.recorded import NOT_RECORDED, as_reference, record_clip
 from ltx_trt.core import source as layout
 from ltx_trt.core.backends import PIP_INSTALL
 from ltx_trt.core.components import COMPONENTS
@@ -64,22 +66,30 @@ class Target:
     device: torch.device
     name: str  # for the header line, e.g. "onnxruntime 1.32.0 (CPU)"
     engines: stored.Artifacts | None
+    pack: Path | None = None  # the installed engine pack whose engines or ONNX these are
 
 
 def verify(profile: Profile, source: ModelSource, artifacts: Path, components: tuple[str, ...] = (),
-           log: Callable[[str], None] = print) -> list[Row]:
-    """Check every graph of (model, profile) (or of `components`); raises UserError if any differs."""
+           log: Callable[[str], None] = print, engines: Path | None = None) -> list[Row]:
+    """Check every graph of (model, profile) (or of `components`); raises UserError if any differs. `engines`:
+    an engine pack, checked against references recorded from one clip on the user's files (commands/recorded.py)."""
     unknown = sorted(set(components) - set(COMPONENTS))
     if unknown:
         raise UserError(f"unknown component {unknown[0]!r}", f"choose from: {', '.join(COMPONENTS)}")
     files = model_files(profile, source, artifacts)
     graphs = [g for g in physical(profile_graphs(profile, files.dims)) if not components or g.component in components]
     fingerprint = files.checkpoint.header.fingerprint
-    export = stored.check_onnx(artifacts, source, profile, fingerprint, graphs)
-    references = _references(export, graphs)  # all verified by sha256 before any graph runs
-    target = _target(profile, source, artifacts, fingerprint, graphs, export, log)
+    pack = None if engines is None else install_pack(engines, artifacts, profile, files.architecture,
+                                                      "tensorrt" if devices.cuda_gpu() else "onnxruntime")
+    export = stored.check_onnx(artifacts, source, profile, fingerprint, graphs, pack)
+    target = _target(profile, source, artifacts, fingerprint, graphs, export, log, pack)
+    if pack is None:
+        references, made = _references(export, graphs), "export stored"  # all verified by sha256 before any runs
+    else:
+        calls, made = record_clip(profile, source, artifacts, log), "recorded from one clip"
+        references = {g.key: calls.get(g.key) for g in graphs}
     log(f"checking {len(graphs)} graphs of {source.model_id}/{profile.folder} on {target.name} against the "
-        f"PyTorch references export stored")
+        f"PyTorch references {made}")
     log(_COLUMNS)
     rows = []
     for index, graph in enumerate(graphs, 1):
@@ -97,13 +107,16 @@ def format_row(row: Row) -> str:
     return f"{row.graph:<42} {row.precision:<9} {numbers} {tolerance:>18}  {result}"
 
 
-def suggestion(profile: Profile, source: ModelSource, artifacts: Path) -> str | None:
-    """The line `run` prints for engines `verify` has not passed yet (None once it has)."""
-    folder = engines_dir(artifacts, source.model_id, profile.folder)
+def suggestion(profile: Profile, source: ModelSource, artifacts: Path, engines: Path | None = None,
+               pack: Path | None = None) -> str | None:
+    """The line `run` prints for engines `verify` has not passed yet (None once it has); `engines`: the pack
+    archive the run uses, `pack`: where it was installed."""
+    folder = engines_dir(artifacts, source.model_id, profile.folder) if pack is None else pack / "engines"
     if sha256_file(folder / MANIFEST_NAME) in _recorded(folder):
         return None
     command = layout.verify_command(profile.flags, source.model_id, source.checkpoint, artifacts, source.gemma)
-    return f"these engines have not been checked on a GPU against the export's references yet: {command}"
+    command += "" if engines is None else f" --engines {engines}"
+    return f"these engines have not been checked on this GPU against PyTorch yet: {command}"
 
 
 def _references(export: stored.Artifacts, graphs: list[Graph]) -> dict[str, Path | None]:
@@ -120,16 +133,16 @@ def _references(export: stored.Artifacts, graphs: list[Graph]) -> dict[str, Path
 
 
 def _target(profile: Profile, source: ModelSource, artifacts: Path, fingerprint: str, graphs: list[Graph],
-            export: stored.Artifacts, log: Callable[[str], None]) -> Target:
+            export: stored.Artifacts, log: Callable[[str], None], pack: Path | None = None) -> Target:
     """The engines on a CUDA GPU with the profile's backend installed; else ONNX Runtime on the CPU (said so)."""
     gpu, version = devices.cuda_gpu(), devices.backend_version(profile.backend)
     if gpu is not None and version is not None:
         from ltx_trt.runtime.executors.tensorrt import TensorRTExecutor
 
-        engines = stored.check_engines(artifacts, source, profile, fingerprint, graphs)
+        engines = stored.check_engines(artifacts, source, profile, fingerprint, graphs, pack)
         stored.check_compute_capability(engines.manifest, gpu.name, gpu.compute_capability, profile)
         executor = TensorRTExecutor(engines.folder, engines.manifest, engines.fix)
-        return Target(executor, torch.device("cuda"), f"{profile.backend} {version} ({gpu.name})", engines)
+        return Target(executor, torch.device("cuda"), f"{profile.backend} {version} ({gpu.name})", engines, pack)
     missing = "no CUDA GPU" if gpu is None else f"{profile.backend} is not installed ({PIP_INSTALL[profile.backend]})"
     log(f"{missing}: checking the exported ONNX on ONNX Runtime (CPU) instead of the engines")
     import onnxruntime
@@ -137,16 +150,17 @@ def _target(profile: Profile, source: ModelSource, artifacts: Path, fingerprint:
     from ltx_trt.runtime.executors.onnxruntime import CPU, OnnxRuntimeExecutor
 
     executor = OnnxRuntimeExecutor(export.folder, export.manifest, (CPU,), export.fix)
-    return Target(executor, torch.device("cpu"), f"onnxruntime {onnxruntime.__version__} (CPU)", None)
+    return Target(executor, torch.device("cpu"), f"onnxruntime {onnxruntime.__version__} (CPU)", None, pack)
 
 
-def _check(graph: Graph, reference: Path | None, target: Target) -> Row:
+def _check(graph: Graph, reference: Path | tuple | None, target: Target) -> Row:
+    """reference: export's file, or a call recorded from one clip, or None (none: the row says why)."""
     row = Row(graph.key, graph.precision, graph_key(graph.precision, graph.variant))
     if reference is None:
-        return dataclasses.replace(row, skipped=NO_REFERENCE)
+        return dataclasses.replace(row, skipped=NO_REFERENCE if target.pack is None else NOT_RECORDED)
     if target.engines is None and any(s.dtype == "float4_e2m1" for s in graph.inputs):
         return dataclasses.replace(row, skipped=NO_FP4)
-    inputs, expected = read_reference(reference)
+    inputs, expected = read_reference(reference) if isinstance(reference, Path) else as_reference(reference)
     return _compare(row, _run(graph, inputs, expected, target), expected)
 
 

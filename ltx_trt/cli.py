@@ -350,9 +350,11 @@ def calibrate(profile_name, model, checkpoint, artifacts, gemma, upsampler, prom
 @click.option("--component", "components", multiple=True, metavar="NAME",
               help="Check only this component's graphs (repeatable): text_encoder, connector, transformer, "
                    "upsampler, video_decoder, audio_decoder.")
+@click.option("--engines", "engine_pack", type=click.Path(path_type=Path), default=None, metavar="PACK",
+              help="Check an engine pack's engines against references recorded from one clip on your files.")
 @_precision_option
 @_user_errors
-def verify(profile_name, model, checkpoint, artifacts, gemma, upsampler, components, precisions):
+def verify(profile_name, model, checkpoint, artifacts, gemma, upsampler, components, engine_pack, precisions):
     """Check the engines (or, without a GPU, the exported ONNX) against the export's PyTorch references.
 
     Export stores, beside each ONNX, reference inputs and the outputs PyTorch computed from them. On a
@@ -361,15 +363,17 @@ def verify(profile_name, model, checkpoint, artifacts, gemma, upsampler, compone
     graphs are skipped: ONNX Runtime has no FP4). Outputs are compared with Polygraphy: one table row
     per graph with max and mean absolute error and relative L2 against the tolerance of its precision.
     Every file is checked by sha256 against its manifest first. Exits 1 if any graph is beyond its
-    tolerance; engines that pass are remembered, so `run` stops suggesting verify for them.
+    tolerance; engines that pass are remembered, so `run` stops suggesting verify for them. An engine pack
+    (--engines) has no stored references: verify records them from one image-to-video clip on your files
+    with the torch executor, and reports the graphs that clip does not run as not checked.
     """
     from ltx_trt.commands.verify import verify as check  # torch, the model files and the executors
     from ltx_trt.core import source
     from ltx_trt.core.profiles import load_profile, with_precision
 
     profile = with_precision(load_profile(profile_name), precisions)
-    check(profile, source.resolve(model, checkpoint, gemma, upsampler, artifacts), artifacts, components,
-          log=lambda line: click.echo(line))
+    src = (_generated if engine_pack else source.resolve)(model, checkpoint, gemma, upsampler, artifacts)
+    check(profile, src, artifacts, components, log=lambda line: click.echo(line), engines=engine_pack)
 
 
 @main.command()

@@ -57,3 +57,18 @@ def test_run_refuses_a_truncated_pack_before_anything_is_installed(tiny_pack, tm
                                        "--engines", str(broken), "--prompt", "a fox"])
     assert result.exit_code == 1 and "truncated" in result.output, result.output
     assert not (tmp_path / "u" / "packs" / broken.name.removesuffix(".tar.gz")).exists()
+
+
+def test_verify_checks_a_pack_against_references_recorded_from_one_clip(tiny_pack, tmp_path):
+    """No GPU here: the pack's ONNX on ONNX Runtime against the torch executor's recorded calls, each within its
+    precision's tolerance; the graphs the recorded clip does not run are listed as not checked."""
+    result = _ok("verify", "--gpu", PROFILE, "--model", "tiny", "--artifacts", tmp_path / "user", "--engines", tiny_pack)
+    out = result.output
+    assert "recorded from one clip" in out and "checking the exported ONNX on ONNX Runtime" in out, out
+    rows = [line for line in out.splitlines() if line.strip()[:1].isdigit() and "/" in line.split()[0]]
+    passed = [r for r in rows if r.rstrip().endswith("pass")]
+    for component in ("text_encoder", "connector", "transformer", "video_encoder", "video_decoder", "audio_decoder"):
+        assert any(r.split()[1].split(".")[0] == component for r in passed), (component, out)
+    skipped = [r for r in rows if "the recorded clip does not run it" in r]
+    assert skipped and all(".guided" in r for r in skipped), out  # the dev pipelines' graphs
+    assert "match their references" in out and "FAIL" not in out
