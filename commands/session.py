@@ -184,4 +184,4 @@ def _bucket_graphs(request: RunRequest, files: ModelFiles) -> BucketGraphs:
     guiders = _guiders(request)
     batch = None if guiders is None else guided_batch(len(guiders.passes()))
     return BucketGraphs.select(profile_graphs(request.profile, files.dims), request.bucket, batch,
-                               images=bool(request.images))
+                               images=bool(request.images), keyframes=request.profile.keyframes)

@@ -224,7 +224,8 @@ def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, pr
     from ltx_trt.commands import request
     from ltx_trt.commands.images import image_conditions
     from ltx_trt.core import source
-    from ltx_trt.core.profiles import with_precision
+    from ltx_trt.core.conditioning import appended_keyframes
+    from ltx_trt.core.profiles import with_keyframes, with_precision
 
     if (prompt is None) == (prompts_file is None):
         raise UserError("pass one of --prompt TEXT and --prompts FILE", "--prompts takes a file of one prompt per line")
@@ -237,6 +238,7 @@ def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, pr
     src = source.resolve(model, checkpoint, gemma, upsampler, artifacts) if engine_pack is None else \
         _generated(model, checkpoint, gemma, upsampler, artifacts)  # with a pack, nothing else is exported first
     fields, lines = request.pipeline_fields(src, pipeline, force_pipeline, loras, guidance)
+    profile = with_keyframes(profile, appended_keyframes(images, fields["pipeline"]))  # their transformer graphs
     seed = request.DEFAULT_SEED if seed is None else seed
     from ltx_trt.commands.run import run as generate  # the model and runtime code, once the flags are checked
 
