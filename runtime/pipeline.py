@@ -203,8 +203,12 @@ def _conditionings(executor: Executor, graphs: BucketGraphs, stage: int, images,
     (spec,), (out_spec,) = graph.activations, graph.outputs  # its weights are bound by the executor
     encode = lambda image: run_graph(executor, graph, {spec.name: image}, device)[out_spec.name]  # noqa: E731
     size = f"{spec.shape[-1]}x{spec.shape[-2]}"
+    # the stage's transformer has room for every image appended (the keyframes pipeline, core.conditioning's
+    # appended_keyframes) or for those past frame 0; with no image at frame 0 the two placements are the same
+    append_all = (graphs.first, graphs.stage2)[stage].grid.keyframes == len(images)
     with progress.stage("image", f"{len(images)} image(s) through the video encoder at {size}"):
-        items = conditioning.conditionings(list(images), graph.grid, encode, torch_dtype(spec.dtype), device)
+        items = conditioning.conditionings(list(images), graph.grid, encode, torch_dtype(spec.dtype), device,
+                                           append_all)
     done([graph.key])
     return items
 
