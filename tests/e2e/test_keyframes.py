@@ -19,10 +19,17 @@ from PIL import Image
 from ltx_trt.cli import main
 from ltx_trt.runtime import media, pipeline
 from tests.e2e.test_dev_pipelines import _unpatchified
-from tests.e2e.test_image_conditioning import BUCKET, COMMON, PROFILE, SEED, tiny  # noqa: F401 (a fixture)
+from tests.e2e.test_image_conditioning import BUCKET, COMMON, PROFILE, SEED, _Routed, tiny  # noqa: F401 (a fixture)
+from tests.reference import RELATIVE_L2, relative_l2
+from tests.runtime.test_sampler_parity import BF16_TRANSFORMER
 
 FRAME, STRENGTH = 60, 0.9  # a pixel frame off the VAE's 8-frame grid: upstream accepts it, so does run
 NAMES = ["stage-1 video", "stage-1 audio", "stage-2 video", "stage-2 audio"]
+
+
+@pytest.fixture(scope="module")
+def official(tiny, keyframe):
+    return _official_distilled(tiny, _inputs(tiny, keyframe))
 
 
 @pytest.fixture(scope="module")
@@ -103,11 +110,67 @@ def _assert_equal(ours, official) -> None:
         assert torch.equal(a, b), f"{name}: max |diff| {(a.float() - b.float()).abs().max().item()}"
 
 
-def test_a_keyframe_past_frame_0_equals_the_official_distilled_pipeline_bit_for_bit(tiny, keyframe, tmp_path):
-    official = _official_distilled(tiny, _inputs(tiny, keyframe))
+def test_a_keyframe_past_frame_0_equals_the_official_distilled_pipeline_bit_for_bit(tiny, keyframe, official,
+                                                                                    tmp_path):
     ours, output = _ours(tiny, ["--image", str(tiny.image), "--image", f"{keyframe}:{FRAME}:{STRENGTH}"], tmp_path)
     _assert_equal(ours, official)
     assert "2 image(s)" in output
     # the keyframe matters: without it the stage-2 video is elsewhere
     alone = _official_distilled(tiny, _inputs(tiny, keyframe)[:1])
     assert not torch.equal(alone[2], official[2])
+
+
+def _onnx(tiny, artifacts: Path, keyframe: Path) -> list[torch.Tensor]:
+    """The distilled stages with the keyframe through ONNX Runtime: the bf16 transformer export made with
+    --keyframes 1 (its keyframes1 graphs), the profile's encoder and upsampler graphs; the stage latents."""
+    import json
+
+    from ltx_pipelines.utils.constants import DEFAULT_IMAGE_CRF
+
+    from ltx_trt.core.conditioning import ImageCondition
+    from ltx_trt.core.plan import profile_graphs
+    from ltx_trt.core.profiles import load_profile, with_keyframes, with_precision
+    from ltx_trt.model.files import ModelFiles
+    from ltx_trt.model.transformer_parts import checkpoint_reader
+    from ltx_trt.model.weight_inputs import state_reader
+    from ltx_trt.runtime import chain
+    from ltx_trt.runtime.executors.onnxruntime import OnnxRuntimeExecutor
+    from ltx_trt.runtime.progress import Progress
+    from ltx_trt.runtime.weight_inputs import bound_weights
+
+    profile = with_keyframes(with_precision(load_profile(PROFILE), {"transformer": "bf16"}), 1)
+    files = ModelFiles(tiny.source)
+    graphs = pipeline.BucketGraphs.select(profile_graphs(profile, files.dims), BUCKET, images=True, keyframes=1)
+    folders = [artifacts / "tiny" / profile.folder / "onnx", tiny.artifacts / "tiny" / PROFILE / "onnx"]
+    inner, others = (OnnxRuntimeExecutor(f, json.loads((f / "manifest.json").read_text())) for f in folders)
+    others = bound_weights(others, graphs.all(), state_reader(files, load_profile(PROFILE).precision),
+                           torch.device("cpu"))
+    transformer = chain.block_chain(inner, [graphs.stage1, graphs.stage2], files.dims.transformer,
+                                    checkpoint_reader(files.checkpoint), torch.bfloat16, torch.device("cpu"))
+    recorded = []
+    cleared = pipeline._cleared
+
+    def recording(latents, grid):
+        out = cleared(latents, grid)
+        step = types.SimpleNamespace(grid=grid)
+        recorded.extend([_unpatchified(step, out["video"], "video"), _unpatchified(step, out["audio"], "audio")])
+        return out
+
+    images = (ImageCondition(tiny.image, 0, 1.0, DEFAULT_IMAGE_CRF),
+              ImageCondition(keyframe, FRAME, STRENGTH, DEFAULT_IMAGE_CRF))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "_cleared", recording)
+        patch.setattr(pipeline, "encode_text", lambda executor, graphs, prompts, device, done: tiny.contexts)
+        pipeline.denoised_latents({}, SEED, graphs=graphs, bucket=BUCKET, config=files.config,
+                                  executor=_Routed(transformer, others), device=torch.device("cpu"), cuda_graphs=False,
+                                  progress=Progress(lambda line: None), done=lambda keys: None, images=images)
+    return recorded
+
+
+def test_a_keyframe_through_onnx_runtime_is_within_the_bf16_tolerance(tiny, tiny_export, keyframe, official):
+    artifacts = tiny_export(PROFILE, *BF16_TRANSFORMER, "--keyframes", "1")
+    ours = _onnx(tiny, artifacts, keyframe)
+    assert len(ours) == 4
+    for name, a, b in zip(NAMES, ours, official):
+        error = relative_l2(a.float().numpy(), b.float().numpy())
+        assert error <= RELATIVE_L2["bf16"], f"{name}: relative L2 {error:.2e}"
