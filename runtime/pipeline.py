@@ -163,9 +163,10 @@ def denoised_latents(tokens: dict[str, torch.Tensor], seed: int, *, graphs: Buck
         items = _conditionings(executor, graphs, number, images, device, progress, done)
         if res2s:
             positions = (lambda p: _set_rope(step, config, bucket.fps, p)) if step.grid.keyframes else None
-            return res2s_denoise(step, generator, clean, fps=bucket.fps, conditionings=items, progress=progress.step,
-                                 multiplier=config["transformer"].get("timestep_scale_multiplier", 1000),
-                                 positions=positions)
+            return _cleared(res2s_denoise(step, generator, clean, fps=bucket.fps, conditionings=items,
+                                          progress=progress.step, positions=positions,
+                                          multiplier=config["transformer"].get("timestep_scale_multiplier", 1000)),
+                            step.grid)  # upstream's denoise_audio_video has cleared them already: a no-op
         start = _conditioned(step, items, clean, bucket.fps, config)
         return _cleared(denoise(step, generator, start, progress.step, capture), step.grid)
 

@@ -68,3 +68,23 @@ def test_keyframe_interpolation_equals_the_official_pipeline_object_bit_for_bit(
     ours, output = _ours(tiny, flags, tmp_path)
     _assert_equal(ours, official)
     assert "pipeline: keyframes" in output
+
+
+@pytest.mark.parametrize("name", ["two-stage", "hq"])
+def test_a_keyframe_on_the_dev_pipelines_equals_the_official_pipeline_object_bit_for_bit(tiny, keyframe, tmp_path,
+                                                                                        name):
+    """--image past frame 0 on TI2VidTwoStagesPipeline / TI2VidTwoStagesHQPipeline (combined_image_conditionings:
+    frame 0 replaced, the keyframe appended; hq's res_2s loop runs upstream's own denoise_audio_video)."""
+    from ltx_pipelines.utils.args import ImageConditioningInput
+    from ltx_pipelines.utils.constants import DEFAULT_IMAGE_CRF
+
+    from tests.e2e.test_dev_pipelines import FLAGS, _official as official_dev
+
+    first = write_test_image(tmp_path / "first.png")
+    images = [ImageConditioningInput(str(first), 0, 1.0, DEFAULT_IMAGE_CRF),
+              ImageConditioningInput(str(keyframe), 40, 0.8, DEFAULT_IMAGE_CRF)]
+    official = official_dev(tiny, name, images)["latents"]
+    flags = ["--pipeline", name, "--lora", f"{tiny.lora}:{LORA_STRENGTH}", *FLAGS[name], "--image", str(first),
+             "--image", f"{keyframe}:40:0.8"]
+    ours, _ = _ours(tiny, flags, tmp_path)
+    _assert_equal(ours, official)

@@ -174,3 +174,15 @@ def test_a_keyframe_through_onnx_runtime_is_within_the_bf16_tolerance(tiny, tiny
     for name, a, b in zip(NAMES, ours, official):
         error = relative_l2(a.float().numpy(), b.float().numpy())
         assert error <= RELATIVE_L2["bf16"], f"{name}: relative L2 {error:.2e}"
+
+
+def test_a_keyframe_without_its_exported_graphs_is_a_one_line_error_naming_the_export(tiny, keyframe, tmp_path):
+    result = CliRunner().invoke(main, ["run", "--gpu", PROFILE, "--model", "tiny", "--artifacts", str(tiny.artifacts),
+                                       "--executor", "onnxruntime", "--output", str(tmp_path / "clip.mp4"),
+                                       "--prompt", "a red fox", "--image", str(tiny.image), "--image",
+                                       f"{keyframe}:{FRAME}"])
+    assert result.exit_code == 1, result.output + repr(result.exception)
+    error, hint = result.output.strip().splitlines()[-2:]
+    assert error.startswith("error: ") and f"{PROFILE}+keyframes-1" in error, result.output
+    assert hint.startswith("hint: run: ltx-trt export --gpu rtx4090 --keyframes 1 --model tiny"), result.output
+    assert not (tmp_path / "clip.mp4").exists()
