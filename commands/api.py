@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Callable
 
 from ltx_trt.commands import request as checks
-from ltx_trt.commands.images import image_conditions
+from ltx_trt.commands.images import check_keyframes, image_conditions
 from ltx_trt.commands.request import EXECUTORS, GUIDED_ONLY, RunRequest
 from ltx_trt.core.errors import UserError
 from ltx_trt.core.pipelines import PIPELINES
-from ltx_trt.core.profiles import with_precision
+from ltx_trt.core.profiles import with_keyframes, with_precision
 
 COMPILE = ("auto", "on", "off")
 
@@ -52,10 +52,11 @@ class Pipeline:
 def open_pipeline(gpu: str | None = None, *, model: str | None = None, checkpoint: str | Path | None = None,
                   gemma: str | Path | None = None, upsampler: str | Path | None = None,
                   artifacts: str | Path = "artifacts", executor: str = "auto", compile: str = "auto",
-                  resident_gib: float | None = None, precision: dict[str, str] | None = None,
+                  resident_gib: float | None = None, precision: dict[str, str] | None = None, keyframes: int = 0,
                   log: Callable[[str], None] = print) -> Pipeline:
     """Open the executor for every bucket and pipeline of the profile `gpu` (default: the one that fits this
-    GPU), over the model (model="tiny", or checkpoint + gemma [+ upsampler]) and its artifacts."""
+    GPU), over the model (model="tiny", or checkpoint + gemma [+ upsampler]) and its artifacts; `keyframes`: also
+    the transformer graphs for that many appended keyframes (`export --keyframes N`'s artifacts)."""
     from ltx_trt.commands.session import Session  # torch, the model files and the executors
     from ltx_trt.core import source
 
@@ -63,7 +64,8 @@ def open_pipeline(gpu: str | None = None, *, model: str | None = None, checkpoin
     _one_of("compile", compile, COMPILE)
     _one_of("model", model, ("tiny", None))
     profile = with_precision(checks.select_profile(gpu), dict(precision or {}))
-    checks.check_numbers(profile, {"--resident-gib": resident_gib})
+    checks.check_numbers(profile, {"--resident-gib": resident_gib, "--keyframes": keyframes})
+    profile = with_keyframes(profile, keyframes)
     profile = checks.with_resident_gib(profile, resident_gib)
     src = source.resolve(model, _path(checkpoint), _path(gemma), _path(upsampler), Path(artifacts))
     return Pipeline(Session(profile, src, Path(artifacts), executor, compile, log=log))
@@ -92,6 +94,7 @@ def clip_request(base: RunRequest, prompt: str, *, output: str | Path, seed: int
     checks.check_output(Path(output))
     for line in lines:
         log(line)
+    check_keyframes(profile, conditions, fields["pipeline"])
     return RunRequest(prompt, profile, base.source, base.artifacts, bucket,
                       checks.DEFAULT_SEED if seed is None else int(seed), base.executor, Path(output), base.compile,
                       images=conditions, **fields)

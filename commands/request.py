@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ltx_trt.core.checkpoint import read_header
-from ltx_trt.core.conditioning import MAX_CRF, ImageCondition
+from ltx_trt.core.conditioning import MAX_CRF, MAX_KEYFRAMES, ImageCondition
 from ltx_trt.core.errors import UserError
 from ltx_trt.core.pipelines import (DISTILLED_LORA_FILE, GUIDED, LoraSpec, choose_pipeline, detect_checkpoint,
                                     detect_header, transformer_blocks)
@@ -119,6 +119,7 @@ def numeric_ranges(profile: Profile) -> dict[str, tuple[float, float, str]]:
     return {**ranges,
             "--seed": (*SEEDS, f"use a seed from {SEEDS[0]} to {SEEDS[1]} (64 bits)"),
             "--resident-gib": (1.0, profile.vram_gib, f"use 1 to {vram} (GiB; the {profile.gpu} has {vram})"),
+            "--keyframes": (0, MAX_KEYFRAMES, f"use 0 (none) to {MAX_KEYFRAMES} appended keyframes"),
             "--image-crf": (0, MAX_CRF, f"use 0 (no H.264 round trip) to {MAX_CRF}; the default is ltx-pipelines' "
                                         "DEFAULT_IMAGE_CRF"),
             **GUIDANCE_RANGES, **SERVE_RANGES}
@@ -263,12 +264,12 @@ def _flag(name: str) -> str:
 
 
 def official_params(pipeline: str):
-    """ltx-pipelines' PipelineParams of a guided pipeline: LTX_2_3_PARAMS for two-stage (what its CLI detects
-    for a 2.3 checkpoint), LTX_2_3_HQ_PARAMS for hq."""
+    """ltx-pipelines' PipelineParams of a guided pipeline: LTX_2_3_PARAMS for two-stage and keyframes (what their
+    CLIs detect for a 2.3 checkpoint), LTX_2_3_HQ_PARAMS for hq."""
     _import_ltx_pipelines()
     from ltx_pipelines.utils.constants import LTX_2_3_HQ_PARAMS, LTX_2_3_PARAMS
 
-    return {"two-stage": LTX_2_3_PARAMS, "hq": LTX_2_3_HQ_PARAMS}[pipeline]
+    return {"two-stage": LTX_2_3_PARAMS, "hq": LTX_2_3_HQ_PARAMS, "keyframes": LTX_2_3_PARAMS}[pipeline]
 
 
 def official_distilled_lora_strengths(pipeline: str) -> tuple[float | None, float]:

@@ -18,6 +18,7 @@ from ltx_trt.commands.opening import chained, model_files, open_executor
 from ltx_trt.commands.pack import install_pack
 from ltx_trt.commands.request import RunRequest, check_output
 from ltx_trt.commands.verify import suggestion
+from ltx_trt.core.conditioning import appended_keyframes
 from ltx_trt.core.errors import UserError
 from ltx_trt.core.plan import GUIDED_BATCHES, Graph, physical, profile_graphs
 from ltx_trt.core.profiles import Profile
@@ -206,4 +207,5 @@ def _bucket_graphs(request: RunRequest, files: ModelFiles) -> BucketGraphs:
     guiders = _guiders(request)
     batch = None if guiders is None else guided_batch(len(guiders.passes()))
     return BucketGraphs.select(profile_graphs(request.profile, files.dims), request.bucket, batch,
-                               images=bool(request.images))
+                               images=bool(request.images),
+                               keyframes=appended_keyframes(request.images, request.pipeline))

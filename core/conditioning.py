@@ -11,6 +11,8 @@ from pathlib import Path
 
 from ltx_trt.core.errors import UserError
 
+KEYFRAMES = "keyframes"  # the --pipeline that appends every image (KeyframeInterpolationPipeline)
+MAX_KEYFRAMES = 8  # --keyframes: appended keyframe latent frames a graph variant is made for (range table)
 MIN_IMAGE_SIDE = 32  # pixels: one latent pixel of the VAE; smaller images are refused, not upscaled from nothing
 MAX_CRF = 51  # libx264's CRF range is 0..51 (--image-crf, checked in commands.request's range table); 0 skips the
 # round trip, as ltx-pipelines' preprocess does
@@ -49,17 +51,26 @@ def parse_image(text: str, crf: int) -> ImageCondition:
 
 
 def check_frames(images: list[ImageCondition], frames: int) -> None:
-    """Every image's frame inside the clip; frames past 0 (keyframes) are not supported yet."""
+    """Every image's frame inside the clip, one image per frame. Any frame is accepted, as ltx-pipelines
+    accepts it: frame 0 replaces the first latent frame; a later one is appended as a keyframe whose RoPE
+    positions start at that pixel frame (VideoConditionByKeyframeIndex), which needs no 8-frame alignment."""
     for image in images:
         if image.frame >= frames:
             raise UserError(f"--image {image.path}:{image.frame}: the clip has frames 0..{frames - 1}",
                             f"pick a frame below {frames}, or a longer bucket (--frames)")
-        if image.frame != 0:
-            raise UserError(f"--image {image.path}:{image.frame}: only frame 0 is supported so far (a keyframe at "
-                            "another frame appends tokens the transformer graphs are not built for)",
-                            "condition on the first frame (PATH or PATH:0[:STRENGTH])")
-    if len([i for i in images if i.frame == 0]) > 1:
-        raise UserError("two --image at frame 0", "pass one image per frame")
+    seen = {}
+    for image in images:
+        if image.frame in seen:
+            raise UserError(f"two --image at frame {image.frame} ({seen[image.frame]} and {image.path})",
+                            "pass one image per frame")
+        seen[image.frame] = image.path
+
+
+def appended_keyframes(images: tuple[ImageCondition, ...] | list[ImageCondition], pipeline: str | None) -> int:
+    """How many latent frames of keyframe tokens a run appends to the video sequence: one per image past frame 0
+    (ltx-pipelines' combined_image_conditionings), one per image in the keyframes pipeline (its
+    image_conditionings_by_adding_guiding_latent appends frame 0 too)."""
+    return len(images) if pipeline == KEYFRAMES else sum(1 for image in images if image.frame > 0)
 
 
 def _number(text: str) -> bool:

@@ -19,8 +19,9 @@ PIPELINES = {
     "distilled": "DistilledPipeline",
     "two-stage": "TI2VidTwoStagesPipeline",
     "hq": "TI2VidTwoStagesHQPipeline",
+    "keyframes": "KeyframeInterpolationPipeline",  # two-stage with every --image appended as a keyframe
 }
-GUIDED = ("two-stage", "hq")  # stage 1 with the multi-modal guider, stage 2 with the distilled LoRA
+GUIDED = ("two-stage", "hq", "keyframes")  # stage 1 with the multi-modal guider, stage 2 with the distilled LoRA
 DEV, DISTILLED = "dev", "distilled"  # what a checkpoint can be detected as
 DISTILLED_LORA_FILE = "ltx-2.3-22b-distilled-lora-384.safetensors"  # the official stage-2 LoRA of the dev pipelines
 FOR_KIND = {DEV: GUIDED, DISTILLED: ("distilled",)}  # the pipelines each kind of checkpoint is trained for

@@ -86,6 +86,12 @@ def transformer_graph(dims: ModelDims, grid: shapes.Grid, variant: str, precisio
     return dataclasses.replace(logical, parts=parts, weights=weights)
 
 
+def keyframe_variant(bucket: str, keyframes: int) -> str:
+    """The bucket part of a transformer variant for `keyframes` appended keyframe latent frames (0: the plain
+    graphs): `transformer.<bucket>.keyframes2.stage1`; stage names stay last (stage-2 weights, part names)."""
+    return f"{bucket}.keyframes{keyframes}" if keyframes else bucket
+
+
 def guided_variant(bucket: str, batch: int) -> str:
     """The variant of a bucket's guided graph of `batch` rows: `transformer.<bucket>.guided<batch>` is its key."""
     return f"{bucket}.guided{batch}"
@@ -117,15 +123,27 @@ def _whole(component: str, variant: str, specs, precision: dict, dims: ModelDims
     return _graph(component, variant, ([*inputs, *weights], outputs), precision, grid)
 
 
-def bucket_graphs(bucket: Bucket, dims: ModelDims, precision: dict) -> list[Graph]:
+def stage_transformers(bucket: Bucket, dims: ModelDims, precision: dict, keyframes: int = 0) -> list[Graph]:
+    """A bucket's transformer graphs (stage 1, stage 2, the guided stage 1s) for a video sequence with
+    `keyframes` appended keyframe latent frames (ltx-core's VideoConditionByKeyframeIndex; 0: none)."""
+    low, full = (dataclasses.replace(g, keyframes=keyframes) for g in shapes.stage_grids(bucket))
+    name, p = keyframe_variant(bucket.name, keyframes), precision
+    return [
+        transformer_graph(dims, low, f"{name}.stage1", p),
+        transformer_graph(dims, full, f"{name}.stage2", p),
+        *(transformer_graph(dims, low, guided_variant(name, b), p, guided=b) for b in GUIDED_BATCHES),
+    ]
+
+
+def bucket_graphs(bucket: Bucket, dims: ModelDims, precision: dict, keyframes: int = 0) -> list[Graph]:
+    """A bucket's graphs; `keyframes` > 0 adds the transformer graphs for that many appended keyframe frames."""
     low, full = shapes.stage_grids(bucket)
     d = {c: ACTIVATIONS[p] for c, p in precision.items()}
     name = bucket.name
     p = precision
     return [
-        transformer_graph(dims, low, f"{name}.stage1", p),
-        transformer_graph(dims, full, f"{name}.stage2", p),
-        *(transformer_graph(dims, low, guided_variant(name, b), p, guided=b) for b in GUIDED_BATCHES),
+        *stage_transformers(bucket, dims, p),
+        *(stage_transformers(bucket, dims, p, keyframes) if keyframes else ()),
         _whole("upsampler", name, shapes.upsampler_specs(low, d["upsampler"]), p, dims, low),
         # image conditioning (ltx-pipelines' combined_image_conditionings): each stage encodes at its own size
         _whole("video_encoder", f"{name}.stage1", shapes.video_encoder_specs(low, d["video_encoder"]), p, dims, low),
@@ -143,5 +161,5 @@ def profile_graphs(profile: Profile, dims: ModelDims) -> list[Graph]:
         _whole("connector", "", shapes.connector_specs(dims, d["connector"]), precision, dims),
     ]
     for bucket in profile.buckets:
-        graphs += bucket_graphs(bucket, dims, precision)
+        graphs += bucket_graphs(bucket, dims, precision, profile.keyframes)
     return graphs

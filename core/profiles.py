@@ -48,16 +48,21 @@ class Profile:
     memory: Memory
     buckets: tuple[Bucket, ...]
     overrides: tuple[tuple[str, str], ...] = ()  # (component, precision) from --precision, sorted
+    # appended keyframe latent frames its transformer graphs are made for, besides the plain ones (--keyframes)
+    keyframes: int = 0
 
     @property
     def folder(self) -> str:
-        """The artifacts folder name and manifest key: the profile's name, plus any precision overrides."""
-        return self.name + "".join(f"+{component}-{precision}" for component, precision in self.overrides)
+        """The artifacts folder name and manifest key: the profile's name, plus any precision overrides and
+        keyframe count."""
+        keyframes = f"+keyframes-{self.keyframes}" if self.keyframes else ""
+        return self.name + "".join(f"+{component}-{precision}" for component, precision in self.overrides) + keyframes
 
     @property
     def flags(self) -> str:
         """The command-line flags that name this profile (for the commands printed in hints)."""
-        return self.name + "".join(f" --precision {c}={p}" for c, p in self.overrides)
+        keyframes = f" --keyframes {self.keyframes}" if self.keyframes else ""
+        return self.name + "".join(f" --precision {c}={p}" for c, p in self.overrides) + keyframes
 
     def bucket(self, width: int, height: int, frames: int) -> Bucket:
         for bucket in self.buckets:
@@ -96,6 +101,13 @@ def with_precision(profile: Profile, overrides: dict[str, str]) -> Profile:
     changed = {c: p for c, p in overrides.items() if profile.precision[c] != p}
     merged = dict(sorted({**dict(profile.overrides), **changed}.items()))
     return dataclasses.replace(profile, precision={**profile.precision, **changed}, overrides=tuple(merged.items()))
+
+
+def with_keyframes(profile: Profile, keyframes: int) -> Profile:
+    """The profile whose transformer graphs also come in a variant for `keyframes` appended keyframe latent frames
+    (`--keyframes N`; 0: none); its artifacts go to their own folder (Profile.folder). The range is checked by
+    the CLI's range table."""
+    return dataclasses.replace(profile, keyframes=keyframes)
 
 
 def available_profiles() -> list[str]:

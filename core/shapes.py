@@ -128,10 +128,18 @@ class Grid:
     height: int
     width: int
     audio_tokens: int
+    # latent frames of keyframe tokens appended after the grid's own (ltx-core's VideoConditionByKeyframeIndex
+    # appends one per image): the transformer runs on sequence_tokens; the latent itself stays video_tokens
+    keyframes: int = 0
 
     @property
     def video_tokens(self) -> int:
         return self.frames * self.height * self.width
+
+    @property
+    def sequence_tokens(self) -> int:
+        """The transformer's video sequence: the grid's tokens, then h x w per appended keyframe."""
+        return (self.frames + self.keyframes) * self.height * self.width
 
 
 def latent_grid(width: int, height: int, frames: int, fps: int) -> Grid:
@@ -182,7 +190,7 @@ def transformer_specs(dims: ModelDims, grid: Grid, dtype: str,
     The RoPE tables stay batch 1 in both (every row has the same positions): ltx-core's split RoPE reshapes
     by the table's batch, so the guided block part expands them to the batch (model/transformer_parts.py).
     """
-    nv, na = grid.video_tokens, grid.audio_tokens
+    nv, na = grid.sequence_tokens, grid.audio_tokens
     b = guided or 1
     half_cross = dims.audio_cross_dim // 2
     inputs = [
@@ -268,7 +276,7 @@ def transformer_part_specs(dims: ModelDims, grid: Grid, dtype: str, part: str, w
         raise ValueError("transformer graphs need ModelDims.transformer (the checkpoint's weight layout)")
     logical_in, logical_out = transformer_specs(dims, grid, dtype, guided)
     b = guided or 1
-    tokens = {"video": grid.video_tokens, "audio": grid.audio_tokens}
+    tokens = {"video": grid.sequence_tokens, "audio": grid.audio_tokens}
     width = {"video": dims.video_dim, "audio": dims.audio_dim}
     hidden = {m: _f(f"{m}_hidden", (b, tokens[m], width[m]), dtype) for m in MODALITIES}
     ada = []

@@ -14,10 +14,10 @@ import click
 from ltx_trt.core.errors import UserError
 from ltx_trt.core.profiles import available_profiles
 from ltx_trt.pipeline_options import pipeline_options as _pipeline_options
+from ltx_trt.profile_options import keyframes_option as _keyframes_option, precision_option as _precision_option
+from ltx_trt.profile_options import profile_with as _profile
 
 _ARTIFACTS_HELP = "Folder holding <model>/<profile>/onnx and engines (default: ./artifacts)."
-_PRECISION_HELP = ("Run a component in another precision than the profile's, e.g. transformer=bf16 (repeatable; "
-                   "precisions: fp32, bf16, fp8, nvfp4, int4). Such artifacts live in their own folder.")
 
 
 def _file_options(command):
@@ -65,21 +65,6 @@ def _architecture_option(command):
 def _no_model_files(*given) -> None:
     if any(value is not None for value in given):
         raise click.UsageError("--architecture takes no model files (--model, --checkpoint, --gemma, --upsampler)")
-
-
-def _precisions(ctx, param, values) -> dict[str, str]:
-    """`--precision COMPONENT=PRECISION` values as a dict (checked against the profile later)."""
-    parsed = {}
-    for value in values:
-        component, sep, precision = value.partition("=")
-        if not sep or not component or not precision:
-            raise click.BadParameter(f"{value!r} is not COMPONENT=PRECISION, e.g. transformer=bf16")
-        parsed[component.strip()] = precision.strip()
-    return parsed
-
-
-_precision_option = click.option("--precision", "precisions", multiple=True, metavar="COMPONENT=PRECISION",
-                                 callback=_precisions, help=_PRECISION_HELP)
 
 
 def _user_errors(command):
@@ -138,18 +123,19 @@ def main():
                    "video_decoder, audio_decoder.")
 @_architecture_option
 @_precision_option
+@_keyframes_option
 @_user_errors
-def export(profile_name, model, checkpoint, artifacts, gemma, upsampler, components, architecture, precisions):
+def export(profile_name, model, checkpoint, artifacts, gemma, upsampler, components, architecture, precisions,
+           keyframes):
     """Export every component to static-shape ONNX for one GPU profile.
 
     Writes <artifacts>/<model>/<profile>/onnx/ with one .onnx per component and shape bucket,
     reference inputs/outputs from PyTorch, and manifest.json (written last: its presence means the
     export finished).
     """
-    from ltx_trt.core.profiles import load_profile, with_precision
     from ltx_trt.export.pipeline import export_model
 
-    profile = with_precision(load_profile(profile_name), precisions)
+    profile = _profile(profile_name, precisions, keyframes)
     if architecture is not None:
         _no_model_files(model, checkpoint, gemma, upsampler)
         export_model(None, profile, artifacts, components or None, architecture=architecture)
@@ -162,8 +148,9 @@ def export(profile_name, model, checkpoint, artifacts, gemma, upsampler, compone
 @click.option("--force", is_flag=True, help="Rebuild every engine even if nothing changed.")
 @_architecture_option
 @_precision_option
+@_keyframes_option
 @_user_errors
-def build_engines(profile_name, model, checkpoint, artifacts, force, architecture, precisions):
+def build_engines(profile_name, model, checkpoint, artifacts, force, architecture, precisions, keyframes):
     """Build TensorRT engines from the exported ONNX for one GPU profile.
 
     Reads <artifacts>/<model>/<profile>/onnx/manifest.json and writes engines/ beside it: one engine
@@ -171,10 +158,9 @@ def build_engines(profile_name, model, checkpoint, artifacts, force, architectur
     (the log says which), then engines/manifest.json. RTX profiles build on a machine without a GPU.
     """
     from ltx_trt.build_engines.build import build_all
-    from ltx_trt.core.profiles import load_profile, with_precision
     from ltx_trt.core.source import model_id
 
-    profile = with_precision(load_profile(profile_name), precisions)
+    profile = _profile(profile_name, precisions, keyframes)
     if architecture is not None:
         _no_model_files(model, checkpoint)
     build_all(architecture or model_id(model, checkpoint), profile, artifacts, force=force, checkpoint=checkpoint)
@@ -204,8 +190,10 @@ def build_engines(profile_name, model, checkpoint, artifacts, force, architectur
                    "torch.compile (auto: the FP8 / NVFP4 ones; their activation quantization is only fast fused). "
                    "The first run compiles for a few minutes; bf16 blocks stay op for op the official pipeline's.")
 @click.option("--image", "images", multiple=True, metavar="PATH[:FRAME[:STRENGTH]]",
-              help="Condition on an image (JPEG, PNG, WebP) at a pixel frame (default 0; only 0 so far) with a "
-                   "strength in [0, 1] (default 1.0: kept as is). Repeatable.")
+              help="Condition on an image (JPEG, PNG, WebP) at a pixel frame (default 0) with a strength in [0, 1] "
+                   "(default 1.0: kept as is). Repeatable, one image per frame. Frame 0 replaces the first latent "
+                   "frame; a later frame is a keyframe appended to the sequence, which needs the transformer graphs "
+                   "exported for that many (export --keyframes N; the torch executor needs none).")
 @click.option("--image-crf", type=int, default=None,
               help="H.264 CRF of the images' round trip, 0..51, 0 = off (default: ltx-pipelines' DEFAULT_IMAGE_CRF).")
 @click.option("--engines", "engine_pack", type=click.Path(path_type=Path), default=None, metavar="PACK",
@@ -222,7 +210,7 @@ def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, pr
     Never exports or builds: missing or stale artifacts stop it with the command that makes them.
     """
     from ltx_trt.commands import request
-    from ltx_trt.commands.images import image_conditions
+    from ltx_trt.commands.images import image_conditions, keyframe_profile
     from ltx_trt.core import source
     from ltx_trt.core.profiles import with_precision
 
@@ -237,6 +225,7 @@ def run(profile_name, model, checkpoint, artifacts, gemma, upsampler, prompt, pr
     src = source.resolve(model, checkpoint, gemma, upsampler, artifacts) if engine_pack is None else \
         _generated(model, checkpoint, gemma, upsampler, artifacts)  # with a pack, nothing else is exported first
     fields, lines = request.pipeline_fields(src, pipeline, force_pipeline, loras, guidance)
+    profile = keyframe_profile(profile, images, fields["pipeline"])  # the transformer graphs for its keyframes
     seed = request.DEFAULT_SEED if seed is None else seed
     from ltx_trt.commands.run import run as generate  # the model and runtime code, once the flags are checked
 
@@ -353,8 +342,10 @@ def calibrate(profile_name, model, checkpoint, artifacts, gemma, upsampler, prom
 @click.option("--engines", "engine_pack", type=click.Path(path_type=Path), default=None, metavar="PACK",
               help="Check an engine pack's engines against references recorded from one clip on your files.")
 @_precision_option
+@_keyframes_option
 @_user_errors
-def verify(profile_name, model, checkpoint, artifacts, gemma, upsampler, components, engine_pack, precisions):
+def verify(profile_name, model, checkpoint, artifacts, gemma, upsampler, components, engine_pack, precisions,
+           keyframes):
     """Check the engines (or, without a GPU, the exported ONNX) against the export's PyTorch references.
 
     Export stores, beside each ONNX, reference inputs and the outputs PyTorch computed from them. On a
@@ -369,9 +360,8 @@ def verify(profile_name, model, checkpoint, artifacts, gemma, upsampler, compone
     """
     from ltx_trt.commands.verify import verify as check  # torch, the model files and the executors
     from ltx_trt.core import source
-    from ltx_trt.core.profiles import load_profile, with_precision
 
-    profile = with_precision(load_profile(profile_name), precisions)
+    profile = _profile(profile_name, precisions, keyframes)
     src = (_generated if engine_pack else source.resolve)(model, checkpoint, gemma, upsampler, artifacts)
     check(profile, src, artifacts, components, log=lambda line: click.echo(line), engines=engine_pack)
 

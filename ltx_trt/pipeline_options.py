@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-_GUIDED = "two-stage and hq only; default: ltx-pipelines' value for the pipeline, which the run prints"
+_GUIDED = "two-stage, hq and keyframes only; default: ltx-pipelines' value for the pipeline, which the run prints"
 # run's guidance options, named as ltx-pipelines' two-stage / hq CLIs name them (ltx_pipelines/utils/args.py)
 _GUIDANCE_OPTIONS = [
     click.option("--negative-prompt", default=None, metavar="TEXT",
@@ -45,11 +45,13 @@ _GUIDANCE_OPTIONS = [
 def pipeline_options(command):
     """run's --pipeline, --force-pipeline, --lora and the official guidance flags."""
     options = [
-        click.option("--pipeline", type=click.Choice(["distilled", "two-stage", "hq"]), default=None,
-                     help="Which of ltx-pipelines' text-to-video pipelines to run: distilled (DistilledPipeline: the "
+        click.option("--pipeline", type=click.Choice(["distilled", "two-stage", "hq", "keyframes"]), default=None,
+                     help="Which of ltx-pipelines' pipelines to run: distilled (DistilledPipeline: the "
                           "distilled checkpoint, no guidance), two-stage (TI2VidTwoStagesPipeline: a dev checkpoint "
-                          "with guidance at half size, then x2 and the distilled LoRA) or hq "
-                          "(TI2VidTwoStagesHQPipeline: the same with the res_2s sampler). Default: two-stage for a dev "
+                          "with guidance at half size, then x2 and the distilled LoRA), hq "
+                          "(TI2VidTwoStagesHQPipeline: the same with the res_2s sampler) or keyframes "
+                          "(KeyframeInterpolationPipeline: two-stage with every --image, frame 0 too, added as a "
+                          "guiding keyframe). Default: two-stage for a dev "
                           "checkpoint, distilled otherwise, from the file's metadata and name (the log says which)."),
         click.option("--force-pipeline", is_flag=True,
                      help="Run --pipeline even on a checkpoint detected as made for another pipeline."),

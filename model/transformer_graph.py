@@ -121,12 +121,15 @@ def example_inputs(model: torch.nn.Module, graph: Graph, seed: int) -> list[torc
 
 
 def reference_positions(grid, fps: float, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """Video (1,3,Nv,2) and audio (1,1,Na,2) positions as ltx-core's latent tools create them."""
+    """Video (1,3,Nv,2) and audio (1,1,Na,2) positions as ltx-core's latent tools create them. A grid with appended
+    keyframes gets positions as if the clip went on for those latent frames (an example's; a run takes the
+    conditioned state's, runtime/pipeline.py)."""
     from ltx_core.components.patchifiers import AudioPatchifier, VideoLatentPatchifier
     from ltx_core.tools import AudioLatentTools, VideoLatentTools
     from ltx_core.types import AudioLatentShape, VideoLatentShape
 
-    video_shape = VideoLatentShape(batch=1, channels=128, frames=grid.frames, height=grid.height, width=grid.width)
+    video_shape = VideoLatentShape(batch=1, channels=128, frames=grid.frames + grid.keyframes, height=grid.height,
+                                   width=grid.width)
     video = VideoLatentTools(VideoLatentPatchifier(patch_size=1), video_shape, fps).create_initial_state(
         device="cpu", dtype=dtype).positions
     audio_shape = AudioLatentShape(batch=1, channels=8, frames=grid.audio_tokens, mel_bins=16)

@@ -43,11 +43,12 @@ def read_image(path: Path):
 
 
 def conditionings(images: list[ImageCondition], grid: Grid, encode: Callable[[torch.Tensor], torch.Tensor],
-                  dtype: torch.dtype, device) -> list:
+                  dtype: torch.dtype, device, append_all: bool = False) -> list:
     """ltx-core's conditioning items of one stage (`grid`: its latent grid), made by ltx-pipelines'
     combined_image_conditionings itself (load_image_conditioning: decode, H.264 round trip at the CRF, resize
     + centre crop, normalise; then `encode`, the stage's video encoder graph; frame 0 replaces the first latent
-    frame). It reads each image from an upright 8-bit RGB PNG that `read_image` wrote from the checked file:
+    frame, a later one is appended as a keyframe). `append_all`: every image appended, frame 0 too, by
+    image_conditionings_by_adding_guiding_latent (KeyframeInterpolationPipeline). It reads each image from an upright 8-bit RGB PNG that `read_image` wrote from the checked file:
     upstream's decode_image ignores EXIF orientation and mishandles greyscale or palette files, and the user's
     file is then read once, by the checked reader."""
     import tempfile
@@ -58,7 +59,9 @@ def conditionings(images: list[ImageCondition], grid: Grid, encode: Callable[[to
 
     install_torchaudio_placeholder()
     from ltx_pipelines.utils.args import ImageConditioningInput
-    from ltx_pipelines.utils.helpers import combined_image_conditionings
+    from ltx_pipelines.utils.helpers import combined_image_conditionings, image_conditionings_by_adding_guiding_latent
+
+    make = image_conditionings_by_adding_guiding_latent if append_all else combined_image_conditionings
 
     with tempfile.TemporaryDirectory(prefix="ltx-trt-image-") as folder:
         inputs = []
@@ -67,8 +70,8 @@ def conditionings(images: list[ImageCondition], grid: Grid, encode: Callable[[to
             # lossless, uncompressed (a 1080p PNG at the default level takes ~1 s to write): what upstream decodes
             Image.fromarray(read_image(image.path)).save(upright, compress_level=0)
             inputs.append(ImageConditioningInput(str(upright), image.frame, image.strength, image.crf))
-        return combined_image_conditionings(images=inputs, height=grid.height * 32, width=grid.width * 32,
-                                            video_encoder=encode, dtype=dtype, device=device)
+        return make(images=inputs, height=grid.height * 32, width=grid.width * 32, video_encoder=encode, dtype=dtype,
+                    device=device)
 
 
 def conditioned_state(items: list, grid: Grid, fps: int, initial: torch.Tensor | None, dtype: torch.dtype, device):

@@ -57,12 +57,16 @@ class Denoiser:
     evaluations; the last step also takes the loop's final evaluation at sigma 0.0011).
     """
 
-    def __init__(self, step: Step, multiplier: float, progress: Callable[[int, int], None] | None) -> None:
+    def __init__(self, step: Step, multiplier: float, progress: Callable[[int, int], None] | None,
+                 positions: Callable[[torch.Tensor], None] | None = None) -> None:
         self.step, self.multiplier, self.progress = step, multiplier, progress
+        self.positions = positions  # called once with the video state's positions (appended keyframes' RoPE)
         self.calls = 0
 
     def __call__(self, video_state, audio_state, sigmas: torch.Tensor, step_index: int):
         step = self.step
+        if self.positions is not None and self.calls == 0:
+            self.positions(video_state.positions)
         guided = isinstance(step, GuidedStep)
         if guided and step.guiders.skips(step_index):
             out = tuple(step.last_x0[m].clone() for m in MODALITIES)
@@ -97,11 +101,13 @@ class Denoiser:
 
 def res2s_denoise(step: Step, generator: torch.Generator, clean: dict[str, torch.Tensor | None], *, fps: int,
                   multiplier: float, progress: Callable[[int, int], None] | None = None,
-                  conditionings: list = ()) -> dict[str, torch.Tensor]:
+                  conditionings: list = (), positions: Callable[[torch.Tensor], None] | None = None
+                  ) -> dict[str, torch.Tensor]:
     """One hq stage as TI2VidTwoStagesHQPipeline runs it: `denoise_audio_video` (noise from the run's
     generator, video first, scaled by the stage's noise scale) with the res_2s loop and Res2sDiffusionStep;
     returns the final (1, N, 128) latents. clean: as loop.denoise's (None: an empty latent); conditionings:
-    the stage's ltx-core conditioning items (runtime/conditioning.py), applied by the official code."""
+    the stage's ltx-core conditioning items (runtime/conditioning.py), applied by the official code; `positions`:
+    called with the conditioned video state's positions before the first evaluation (keyframes' RoPE tables)."""
     from ltx_trt.core.compat import install_torchaudio_placeholder
 
     install_torchaudio_placeholder()
@@ -112,7 +118,7 @@ def res2s_denoise(step: Step, generator: torch.Generator, clean: dict[str, torch
     from ltx_pipelines.utils.types import PipelineComponents
 
     grid, dtype, device = step.grid, step.latent("video").dtype, step.device
-    denoiser = Denoiser(step, multiplier, progress)
+    denoiser = Denoiser(step, multiplier, progress, positions)
 
     def loop(sigmas, video_state, audio_state, stepper):
         return res2s_audio_video_denoising_loop(sigmas=sigmas, video_state=video_state, audio_state=audio_state,

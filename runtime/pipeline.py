@@ -22,7 +22,7 @@ from ltx_core.types import AudioLatentShape, VideoLatentShape
 from ltx_trt.core import shapes
 from ltx_trt.core.conditioning import ImageCondition
 from ltx_trt.core.dtypes import torch_dtype
-from ltx_trt.core.plan import Graph
+from ltx_trt.core.plan import Graph, keyframe_variant
 from ltx_trt.core.profiles import Bucket
 from ltx_trt.runtime import conditioning, media, rope, sampling
 from ltx_trt.runtime.capture import Captures
@@ -50,13 +50,14 @@ class BucketGraphs:
 
     @classmethod
     def select(cls, graphs: list[Graph], bucket: Bucket, guided_batch: int | None = None,
-               images: bool = False) -> "BucketGraphs":
+               images: bool = False, keyframes: int = 0) -> "BucketGraphs":
+        """`keyframes`: the transformer graphs for that many appended keyframe latent frames (core/plan.py)."""
         by_key = {g.key: g for g in graphs}
-        name = bucket.name
-        guided = None if guided_batch is None else by_key[f"transformer.{name}.guided{guided_batch}"]
+        name, kf = bucket.name, keyframe_variant(bucket.name, keyframes)
+        guided = None if guided_batch is None else by_key[f"transformer.{kf}.guided{guided_batch}"]
         encoders = tuple(by_key[f"video_encoder.{name}.{s}"] for s in ("stage1", "stage2")) if images else None
-        return cls(by_key["text_encoder"], by_key["connector"], by_key[f"transformer.{name}.stage1"],
-                   by_key[f"transformer.{name}.stage2"], by_key[f"upsampler.{name}"],
+        return cls(by_key["text_encoder"], by_key["connector"], by_key[f"transformer.{kf}.stage1"],
+                   by_key[f"transformer.{kf}.stage2"], by_key[f"upsampler.{name}"],
                    by_key[f"video_decoder.{name}"], by_key[f"audio_decoder.{name}"], guided, encoders)
 
     @property
@@ -161,9 +162,13 @@ def denoised_latents(tokens: dict[str, torch.Tensor], seed: int, *, graphs: Buck
     def stage(step, clean, number):
         items = _conditionings(executor, graphs, number, images, device, progress, done)
         if res2s:
-            return res2s_denoise(step, generator, clean, fps=bucket.fps, conditionings=items, progress=progress.step,
-                                 multiplier=config["transformer"].get("timestep_scale_multiplier", 1000))
-        return denoise(step, generator, _conditioned(step, items, clean, bucket.fps), progress.step, capture)
+            positions = (lambda p: _set_rope(step, config, bucket.fps, p)) if step.grid.keyframes else None
+            return _cleared(res2s_denoise(step, generator, clean, fps=bucket.fps, conditionings=items,
+                                          progress=progress.step, positions=positions,
+                                          multiplier=config["transformer"].get("timestep_scale_multiplier", 1000)),
+                            step.grid)  # upstream's denoise_audio_video has cleared them already: a no-op
+        start = _conditioned(step, items, clean, bucket.fps, config)
+        return _cleared(denoise(step, generator, start, progress.step, capture), step.grid)
 
     with progress.stage("stage 1", _stage_detail("half size", first, res2s)):
         low = stage(first, {"video": None, "audio": None}, 0)
@@ -199,23 +204,35 @@ def _conditionings(executor: Executor, graphs: BucketGraphs, stage: int, images,
     (spec,), (out_spec,) = graph.activations, graph.outputs  # its weights are bound by the executor
     encode = lambda image: run_graph(executor, graph, {spec.name: image}, device)[out_spec.name]  # noqa: E731
     size = f"{spec.shape[-1]}x{spec.shape[-2]}"
+    # the stage's transformer has room for every image appended (the keyframes pipeline, core.conditioning's
+    # appended_keyframes) or for those past frame 0; with no image at frame 0 the two placements are the same
+    append_all = (graphs.first, graphs.stage2)[stage].grid.keyframes == len(images)
     with progress.stage("image", f"{len(images)} image(s) through the video encoder at {size}"):
-        items = conditioning.conditionings(list(images), graph.grid, encode, torch_dtype(spec.dtype), device)
+        items = conditioning.conditionings(list(images), graph.grid, encode, torch_dtype(spec.dtype), device,
+                                           append_all)
     done([graph.key])
     return items
 
 
-def _conditioned(step: Step, items: list, clean: dict[str, torch.Tensor | None], fps: int) -> dict:
+def _conditioned(step: Step, items: list, clean: dict[str, torch.Tensor | None], fps: int, config: dict) -> dict:
     """The stage's starting latents with the conditioning applied (the step then keeps the mask and clean
-    latent: timesteps x mask, x0 blended), as ltx-pipelines' create_noised_state builds them."""
+    latent: timesteps x mask, x0 blended), as ltx-pipelines' create_noised_state builds them. Keyframes append
+    tokens with positions of their own: the video RoPE tables are then the state's."""
     if not items:
         return clean
     state = conditioning.conditioned_state(items, step.grid, fps, clean["video"], step.latent("video").dtype,
                                            step.device)
-    if state.latent.shape != step.latent("video").shape:  # keyframes append tokens: refused at the boundary
+    if state.latent.shape != step.latent("video").shape:  # the graph is picked for the keyframe count
         raise ValueError(f"conditioned latent {tuple(state.latent.shape)} does not fit graph {step.graph_key}")
     step.condition("video", state.denoise_mask, state.clean_latent)
+    if step.grid.keyframes:
+        _set_rope(step, config, fps, state.positions)
     return {**clean, "video": state.latent}
+
+
+def _cleared(latents: dict[str, torch.Tensor], grid) -> dict[str, torch.Tensor]:
+    """The stage's latents without the appended keyframe tokens, as ltx-core's clear_conditioning leaves them."""
+    return {**latents, "video": latents["video"][:, :grid.video_tokens]}
 
 
 def _stages(graphs: BucketGraphs, executor: Executor, device, guidance: Guidance | None) -> tuple[Step, Step]:
@@ -239,8 +256,15 @@ def _set_inputs(step: Step, text: dict[str, torch.Tensor], config: dict, fps: in
     """Contexts and RoPE tables: fixed for the whole stage, written once before its first step."""
     step.inputs["video_context"].copy_(text["video_context"])
     step.inputs["audio_context"].copy_(text["audio_context"])
+    if not step.grid.keyframes:  # else the conditioned state's positions decide them (_conditioned)
+        _set_rope(step, config, fps)
+
+
+def _set_rope(step: Step, config: dict, fps: int, video_positions: torch.Tensor | None = None) -> None:
+    """The RoPE table inputs of a step, from the grid's video positions or those given (1, 3, N, 2)."""
     dtype = step.inputs["video_rope_cos"].dtype
-    tables = rope.rope_tables(rope.RopeConfig.from_config(config), step.grid, fps, dtype, step.device)
+    tables = rope.rope_tables(rope.RopeConfig.from_config(config), step.grid, fps, dtype, step.device,
+                              video_positions)
     for name, table in tables.items():
         step.inputs[name].copy_(table)
 

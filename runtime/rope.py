@@ -86,16 +86,18 @@ def _tables(config: RopeConfig, positions: torch.Tensor, dim: int, max_pos, midd
         freq_grid_generator=generate_freq_grid_np if config.float64_frequencies else generate_freq_grid_pytorch)
 
 
-def rope_tables(config: RopeConfig, grid: Grid, fps: float, dtype: torch.dtype,
-                device: torch.device) -> dict[str, torch.Tensor]:
+def rope_tables(config: RopeConfig, grid: Grid, fps: float, dtype: torch.dtype, device: torch.device,
+                video: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """The eight table inputs of a transformer graph, keyed by ONNX input name: (1, heads, N, D/2) each.
 
     dtype is the latent (and table) dtype of the graph. Computed on `device`, where the official
     pipeline computes them (CUDA's cos/sin differ from the CPU's in the last bit). Cross tables use
     only the time axis, the audio cross-attention width and each modality's own head count
-    (MultiModalTransformerArgsPreprocessor).
+    (MultiModalTransformerArgsPreprocessor). `video`: the video positions of a conditioned state (appended
+    keyframes have their own, ltx-core's VideoConditionByKeyframeIndex), default the grid's.
     """
-    video, audio = video_positions(grid, fps, dtype, device), audio_positions(grid, device)
+    video = video_positions(grid, fps, dtype, device) if video is None else video.to(device)
+    audio = audio_positions(grid, device)
     c = config
     pairs = {
         "video_rope": _tables(c, video, c.video_dim, c.video_max_pos, c.use_middle_indices_grid, c.video_heads, dtype),

@@ -16,7 +16,7 @@ from ltx_trt.core.conditioning import ImageCondition
 from ltx_trt.core.shapes import Grid
 from ltx_trt.runtime.conditioning import conditionings, read_image
 from tests.e2e.test_image_conditioning import write_test_image
-from tests.unit.test_pipeline_flags import DISTILLED_FILE, _one_line_error, _run, files, runs  # noqa: F401
+from tests.unit.test_pipeline_flags import DISTILLED_FILE, _guided, _one_line_error, _run, files, runs  # noqa: F401
 
 install_torchaudio_placeholder()
 from ltx_pipelines.utils.constants import DEFAULT_IMAGE_CRF  # noqa: E402
@@ -47,6 +47,31 @@ def test_images_reach_the_request_with_the_official_crf(files, runs, images):
     assert runs[1].images == (ImageCondition(images / "ok.webp", 0, 0.5, 0),)
 
 
+def test_keyframes_past_frame_0_pick_the_transformer_graphs_for_that_many_appended_frames(files, runs, images):
+    result = _run(files, DISTILLED_FILE, "--image", str(images / "ok.png"), "--image", f"{images / 'ok.jpg'}:60:0.9",
+                  "--image", f"{images / 'ok.webp'}:120")
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert [(i.frame, i.strength) for i in runs[0].images] == [(0, 1.0), (60, 0.9), (120, 1.0)]
+    assert runs[0].profile.keyframes == 2 and runs[0].profile.folder == "rtx4090+keyframes-2"
+    assert _run(files, DISTILLED_FILE, "--image", str(images / "ok.png")).exit_code == 0
+    assert runs[1].profile.keyframes == 0 and runs[1].profile.folder == "rtx4090"
+
+
+def test_the_keyframes_pipeline_appends_every_image_and_needs_one(files, runs, images):
+    result = _guided(files, "--image", str(images / "ok.png"), "--image", f"{images / 'ok.jpg'}:120",
+                     pipeline="keyframes")
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert runs[0].pipeline == "keyframes" and runs[0].profile.keyframes == 2  # frame 0 appended too
+    _one_line_error(_guided(files, pipeline="keyframes"), "--pipeline keyframes without --image")
+    assert len(runs) == 1
+
+
+def test_more_keyframes_than_graphs_are_made_for_is_a_one_line_error(files, runs, images):
+    many = [arg for frame in range(1, 10) for arg in ("--image", f"{images / 'ok.png'}:{frame}")]
+    _one_line_error(_run(files, DISTILLED_FILE, *many), "9 keyframes: graphs are made for at most 8")
+    assert runs == []
+
+
 BAD = [
     (["--image", "{d}/missing.png"], "no such file"),
     (["--image", "{d}/notes.png"], "not a JPEG, PNG or WebP image"),
@@ -55,7 +80,7 @@ BAD = [
     (["--image", "{d}/ok.png:0:1.5"], "strength 1.5 is outside [0, 1]"),
     (["--image", "{d}/ok.png:0:-0.1"], "strength -0.1 is outside [0, 1]"),
     (["--image", "{d}/ok.png:121"], "the clip has frames 0..120"),
-    (["--image", "{d}/ok.png:16"], "only frame 0 is supported so far"),
+    (["--image", "{d}/ok.png:16", "--image", "{d}/ok.jpg:16:0.5"], "two --image at frame 16"),
     (["--image", "{d}/ok.png", "--image", "{d}/ok.jpg"], "two --image at frame 0"),
     (["--image", "{d}/ok.png", "--image-crf", "52"], "--image-crf 52 is out of range (0 to 51)"),
     (["--image", "{d}/ok.png", "--image-crf", "-1"], "--image-crf -1 is out of range (0 to 51)"),

@@ -241,7 +241,7 @@ def test_a_dev_checkpoint_defaults_to_two_stage_and_says_why(files, runs):
 
 
 @pytest.mark.parametrize("checkpoint, pipeline, hint", [
-    (DEV_FILE, "distilled", "hint: use --pipeline two-stage or --pipeline hq, or add --force-pipeline"),
+    (DEV_FILE, "distilled", "hint: use --pipeline two-stage or --pipeline hq or --pipeline keyframes, or add --force-pipeline"),
     (DISTILLED_FILE, "two-stage", "hint: use --pipeline distilled, or add --force-pipeline"),
     (DISTILLED_FILE, "hq", "hint: use --pipeline distilled, or add --force-pipeline")])
 def test_a_pipeline_the_checkpoint_is_not_for_is_refused_unless_forced(files, runs, checkpoint, pipeline, hint):
