@@ -71,12 +71,12 @@ def _export_component(files, component: str, graphs: list[Graph], out: Path, ref
     not even built when all are) and the others are added to it."""
     keys = {g.key: export_cache.cache_key(files.architecture, g) for g in graphs} if cache else {}
     entries = {g.key: entry for g in graphs if cache and (entry := export_cache.fetch(cache, keys[g.key], g, out, log))}
-    graphs = [g for g in graphs if g.key not in entries]
-    if graphs:
-        entries |= _trace_component(files, component, graphs, out, reference, log)
-    for graph in graphs if cache else ():
+    todo = [g for g in graphs if g.key not in entries]
+    if todo:
+        entries |= _trace_component(files, component, todo, out, reference, log)
+    for graph in todo if cache else ():
         export_cache.store(cache, keys[graph.key], out, entries[graph.key])
-    return entries
+    return {g.key: entries[g.key] for g in graphs}  # the plan's order (the manifest sorts its keys anyway)
 
 
 def _trace_component(files, component: str, graphs: list[Graph], out: Path, reference: bool, log) -> dict:
