@@ -7,9 +7,12 @@ LTX := $(VENV)/bin/ltx-trt
 GPU ?= rtx4090
 # `make packs`: every RTX profile's engine pack of ARCHITECTURE, from its configs alone (no checkpoint), into
 # packs/ (CI: .github/workflows/packs.yml). ARCHITECTURE=ltx-2.3-tiny builds the tiny model's in a few minutes.
+# The exports run one after another, each reusing the graphs exported before it (export cache, docs/DESIGN.md
+# #11); each profile's build-engines and pack run beside the next export, PACK_JOBS steps at a time.
 ARCHITECTURE ?= ltx-2.3-22b
 RTX_PROFILES ?= rtx3060 rtx4090 rtx5090
 PACK_ARTIFACTS ?= artifacts
+PACK_JOBS ?= 2
 
 .PHONY: install demo test bench clean packs
 
@@ -32,11 +35,20 @@ demo: install
 	$(LTX) run --gpu $(GPU) --model tiny --prompt "a red fox runs through fresh snow, birdsong"
 
 packs: install
-	set -e; for gpu in $(RTX_PROFILES); do \
-		$(LTX) export --gpu $$gpu --architecture $(ARCHITECTURE) --artifacts $(PACK_ARTIFACTS); \
-		$(LTX) build-engines --gpu $$gpu --architecture $(ARCHITECTURE) --artifacts $(PACK_ARTIFACTS); \
-		$(LTX) pack --gpu $$gpu --architecture $(ARCHITECTURE) --artifacts $(PACK_ARTIFACTS) --output packs; \
-	done
+	$(MAKE) --no-print-directory -j$(PACK_JOBS) $(addprefix pack-,$(RTX_PROFILES))
+
+# export-P waits for the export of the profile before it in RTX_PROFILES; build-P and pack-P only for export-P.
+define pack_steps
+export-$(1): $(if $(2),export-$(2))
+	$$(LTX) export --gpu $(1) --architecture $$(ARCHITECTURE) --artifacts $$(PACK_ARTIFACTS)
+build-$(1): export-$(1)
+	$$(LTX) build-engines --gpu $(1) --architecture $$(ARCHITECTURE) --artifacts $$(PACK_ARTIFACTS)
+pack-$(1): build-$(1)
+	$$(LTX) pack --gpu $(1) --architecture $$(ARCHITECTURE) --artifacts $$(PACK_ARTIFACTS) --output packs
+.PHONY: export-$(1) build-$(1) pack-$(1)
+endef
+pack_chain = $(if $(2),$(eval $(call pack_steps,$(firstword $(2)),$(1)))$(call pack_chain,$(firstword $(2)),$(wordlist 2,99,$(2))))
+$(call pack_chain,,$(RTX_PROFILES))
 
 test: install
 	$(PY) -m pytest -q tests

@@ -20,6 +20,7 @@ from ltx_trt.core.manifest import MANIFEST_NAME, sha256_file, write_atomic
 from ltx_trt.core.plan import ACTIVATIONS, Graph, physical, profile_graphs
 from ltx_trt.core.profiles import Profile, profile_sha256
 from ltx_trt.core.source import TINY_ID, ModelSource, check_writable, onnx_dir
+from ltx_trt.export import cache as export_cache
 from ltx_trt.export import onnx_export
 from ltx_trt.export.checks import check_graph, op_counts
 from ltx_trt.export.reference import write_reference
@@ -45,12 +46,14 @@ def export_model(source: ModelSource | None, profile: Profile, artifacts: Path, 
     started = time.perf_counter()
     log(f"exporting {len(graphs)} graphs of {source.model_id} for {profile.name} into {final}")
     entries = {}
+    # an architecture's graphs are shared by profiles: each is exported once per content key (export/cache.py)
+    cache = export_cache.cache_dir(artifacts, source.model_id) if files.weightless else None
     try:
         with torch.no_grad():
             for component in dict.fromkeys(g.component for g in graphs):
                 todo = [g for g in graphs if g.component == component]
                 reference = source.model_id == TINY_ID and not files.weightless  # values exist only in files
-                entries |= _export_component(files, component, todo, staging, reference, log)
+                entries |= _export_component(files, component, todo, staging, reference, log, cache)
         manifest = _manifest(source, profile, files, entries, time.perf_counter() - started, bool(only), final)
         write_atomic(staging / MANIFEST_NAME, manifest)
     except BaseException:
@@ -62,7 +65,21 @@ def export_model(source: ModelSource | None, profile: Profile, artifacts: Path, 
     return final
 
 
-def _export_component(files, component: str, graphs: list[Graph], out: Path, reference: bool, log) -> dict:
+def _export_component(files, component: str, graphs: list[Graph], out: Path, reference: bool, log,
+                      cache: Path | None) -> dict:
+    """Export `graphs` of one component; with a `cache`, those already exported are copied from it (the module is
+    not even built when all are) and the others are added to it."""
+    keys = {g.key: export_cache.cache_key(files.architecture, g) for g in graphs} if cache else {}
+    entries = {g.key: entry for g in graphs if cache and (entry := export_cache.fetch(cache, keys[g.key], g, out, log))}
+    todo = [g for g in graphs if g.key not in entries]
+    if todo:
+        entries |= _trace_component(files, component, todo, out, reference, log)
+    for graph in todo if cache else ():
+        export_cache.store(cache, keys[graph.key], out, entries[graph.key])
+    return {g.key: entries[g.key] for g in graphs}  # the plan's order (the manifest sorts its keys anyway)
+
+
+def _trace_component(files, component: str, graphs: list[Graph], out: Path, reference: bool, log) -> dict:
     from ltx_trt.model.graph_modules import call_wrapped, component_model
 
     model = component_model(component)
