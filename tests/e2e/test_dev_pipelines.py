@@ -22,6 +22,7 @@ from ltx_trt.core.profiles import load_profile
 from ltx_trt.core.source import tiny_source
 from ltx_trt.model import ltx23_config, synthetic
 from ltx_trt.runtime import media, pipeline
+from tests.official import official_stages
 
 PROFILE = "rtx4090"
 BUCKET = load_profile(PROFILE).buckets[0]
@@ -57,15 +58,6 @@ def _official(tiny, name: str = "two-stage", images: list = ()) -> dict:
 
     from ltx_trt.commands.request import official_distilled_lora_strengths
 
-    recorded = []
-
-    def recording(*args, **kwargs):
-        video, audio = denoise(*args, **kwargs)
-        recorded.extend([video.latent.clone(), audio.latent.clone()])
-        return video, audio
-
-    encoded = [types.SimpleNamespace(video_encoding=c["video_context"], audio_encoding=c["audio_context"])
-               for c in tiny.contexts]
     lora = lambda path, strength: LoraPathStrengthAndSDOps(str(path), strength, LTXV_LORA_COMFY_RENAMING_MAP)  # noqa
     if name == "hq":
         official, params = ti2vid_two_stages_hq, LTX_2_3_HQ_PARAMS
@@ -73,12 +65,7 @@ def _official(tiny, name: str = "two-stage", images: list = ()) -> dict:
     else:
         official, params = ti2vid_two_stages, LTX_2_3_PARAMS
         guiders = [_with_stg_block(p, 1) for p in (params.video_guider_params, params.audio_guider_params)]
-    denoise = official.denoise_audio_video
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(official, "denoise_audio_video", recording)
-        patch.setattr(official, "encode_prompts", lambda prompts, ledger, **kwargs: encoded)
-        if not torch.cuda.is_available():
-            patch.setattr(torch.cuda, "synchronize", lambda *args: None)  # the pipeline syncs between stages
+    with official_stages(official, tiny.contexts, decode=True) as recorded:
         src = tiny.source
         common = dict(checkpoint_path=str(src.checkpoint), spatial_upsampler_path=str(src.upsampler),
                       gemma_root=str(src.gemma), loras=[lora(tiny.lora, LORA_STRENGTH)], device=torch.device("cpu"))

@@ -5,7 +5,6 @@ images and text contexts as tests/e2e/test_dev_pipelines.py (its fixture); both 
 torch executor.
 """
 
-import types
 
 import pytest
 import torch
@@ -13,6 +12,7 @@ import torch
 from tests.e2e.test_dev_pipelines import LORA_STRENGTH, SEED, STEPS, _with_stg_block, tiny  # noqa: F401 (a fixture)
 from tests.e2e.test_image_conditioning import BUCKET, write_test_image
 from tests.e2e.test_keyframes import _assert_equal, _ours, keyframe  # noqa: F401 (a fixture)
+from tests.official import official_stages
 
 LAST = BUCKET.frames - 1
 
@@ -23,26 +23,10 @@ def _official(tiny, images) -> list[torch.Tensor]:
     from ltx_pipelines import keyframe_interpolation as official
     from ltx_pipelines.utils.constants import LTX_2_3_PARAMS
 
-    recorded = []
-    denoise = official.denoise_audio_video
-
-    def recording(*args, **kwargs):
-        video, audio = denoise(*args, **kwargs)
-        recorded.extend([video.latent.clone(), audio.latent.clone()])
-        return video, audio
-
-    encoded = [types.SimpleNamespace(video_encoding=c["video_context"], audio_encoding=c["audio_context"])
-               for c in tiny.contexts]
     lora = lambda path, strength: LoraPathStrengthAndSDOps(str(path), strength, LTXV_LORA_COMFY_RENAMING_MAP)  # noqa
     params = LTX_2_3_PARAMS
     guiders = [_with_stg_block(p, 1) for p in (params.video_guider_params, params.audio_guider_params)]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(official, "denoise_audio_video", recording)
-        patch.setattr(official, "encode_prompts", lambda prompts, ledger, **kwargs: encoded)
-        patch.setattr(official, "vae_decode_video", lambda *args, **kwargs: iter([]))
-        patch.setattr(official, "vae_decode_audio", lambda *args, **kwargs: None)
-        if not torch.cuda.is_available():
-            patch.setattr(torch.cuda, "synchronize", lambda *args: None)
+    with official_stages(official, tiny.contexts) as recorded:
         src = tiny.source
         pipe = official.KeyframeInterpolationPipeline(
             checkpoint_path=str(src.checkpoint), distilled_lora=[lora(src.distilled_lora, 1.0)],

@@ -20,6 +20,7 @@ from ltx_trt.cli import main
 from ltx_trt.runtime import media, pipeline
 from tests.e2e.test_dev_pipelines import _unpatchified
 from tests.e2e.test_image_conditioning import BUCKET, COMMON, PROFILE, SEED, _Routed, tiny  # noqa: F401 (a fixture)
+from tests.official import official_stages
 from tests.reference import RELATIVE_L2, relative_l2
 from tests.runtime.test_sampler_parity import BF16_TRANSFORMER
 
@@ -54,23 +55,7 @@ def _official_distilled(tiny, images) -> list[torch.Tensor]:
     """DistilledPipeline(images=...) with the stage latents recorded (after upstream's clear_conditioning)."""
     from ltx_pipelines import distilled
 
-    recorded = []
-    denoise = distilled.denoise_audio_video
-
-    def recording(*args, **kwargs):
-        video, audio = denoise(*args, **kwargs)
-        recorded.extend([video.latent.clone(), audio.latent.clone()])
-        return video, audio
-
-    encoded = [types.SimpleNamespace(video_encoding=c["video_context"], audio_encoding=c["audio_context"])
-               for c in tiny.contexts]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(distilled, "denoise_audio_video", recording)
-        patch.setattr(distilled, "encode_prompts", lambda prompts, ledger, **kwargs: encoded)
-        patch.setattr(distilled, "vae_decode_video", lambda *args, **kwargs: iter([]))
-        patch.setattr(distilled, "vae_decode_audio", lambda *args, **kwargs: None)
-        if not torch.cuda.is_available():
-            patch.setattr(torch.cuda, "synchronize", lambda *args: None)
+    with official_stages(distilled, tiny.contexts) as recorded:
         src = tiny.source
         pipe = distilled.DistilledPipeline(distilled_checkpoint_path=str(src.checkpoint), gemma_root=str(src.gemma),
                                            spatial_upsampler_path=str(src.upsampler), loras=[],
