@@ -64,3 +64,19 @@ def test_nvfp4_blocks_build_for_the_rtx5090_as_fp4_gemms(tiny_export):
     fp4 = {k: e["memory"]["matrix_products"] for k, e in engines.items() if k.endswith(".block_nvfp4")}
     # 2 buckets x (2 distilled stages + the guided stage-1 graphs)
     assert len(fp4) == 2 * (2 + len(GUIDED_BATCHES)) and all(p == {"gemm FP4E2M1": 34} for p in fp4.values()), fp4
+
+
+def test_keyframe_graphs_build_in_their_own_folder(tiny_export):
+    flags = ("--keyframes", "1")
+    artifacts = tiny_export("rtx4090", *flags, "--component", "transformer")
+    result = CliRunner().invoke(main, ["build-engines", "--gpu", "rtx4090", "--model", "tiny", "--artifacts",
+                                       str(artifacts), *flags])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    profile = artifacts / "tiny" / "rtx4090+keyframes-1"
+    onnx = json.loads((profile / "onnx" / "manifest.json").read_text())["graphs"]
+    engines = json.loads((profile / "engines" / "manifest.json").read_text())["engines"]
+    keyframed = [k for k in onnx if ".keyframes1." in k]
+    assert keyframed and set(engines) == set(onnx), sorted(set(onnx) ^ set(engines))
+    for key in keyframed:
+        assert engines[key]["build_inputs"]["onnx"]["sha256"] == onnx[key]["sha256"], key
+        assert (profile / "engines" / engines[key]["file"]).is_file(), key
