@@ -124,7 +124,8 @@ def _input_amax(request, files: ModelFiles, layout) -> Callable | None:
     if wanted is None or wanted.format not in FORMATS_WITH_INPUT_SCALES or (stored and stored.format == wanted.format):
         return None
     src = request.source
-    fix = calibrate_command(request.profile.flags, src.model_id, src.checkpoint, request.artifacts, src.gemma)
+    # a calibration is the model's (bf16 activations), whatever the profile's overrides or keyframes: plain name
+    fix = calibrate_command(request.profile.name, src.model_id, src.checkpoint, request.artifacts, src.gemma)
     return amax_reader(check_calibration(calibration_dir(request.artifacts, src.model_id),
                                          files.checkpoint.header.fingerprint, fix))
 
