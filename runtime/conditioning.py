@@ -9,8 +9,10 @@ conditioning items; ltx-core's latent tools + ltx-pipelines' `state_with_conditi
 first use) and ltx_trt.core / runtime only.
 """
 
+import dataclasses
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 
@@ -42,19 +44,33 @@ def read_image(path: Path):
     return np.asarray(image, dtype=np.uint8)
 
 
+@contextmanager
+def upright(images: tuple[ImageCondition, ...]) -> Iterator[tuple[ImageCondition, ...]]:
+    """`images` with each file read by `read_image` (checked, EXIF orientation applied, RGB) and written as an
+    upright 8-bit RGB PNG in a temporary folder that lives as long as the context: what upstream then decodes,
+    once per stage. Its decode_image ignores EXIF orientation and mishandles greyscale or palette files; the
+    user's file is read once, by the checked reader."""
+    import tempfile
+
+    from PIL import Image
+
+    with tempfile.TemporaryDirectory(prefix="ltx-trt-image-") as folder:
+        copies = []
+        for i, image in enumerate(images):
+            path = Path(folder) / f"{i}.png"
+            # lossless, uncompressed (a 1080p PNG at the default level takes ~1 s to write)
+            Image.fromarray(read_image(image.path)).save(path, compress_level=0)
+            copies.append(dataclasses.replace(image, path=path))
+        yield tuple(copies)
+
+
 def conditionings(images: list[ImageCondition], grid: Grid, encode: Callable[[torch.Tensor], torch.Tensor],
                   dtype: torch.dtype, device, append_all: bool = False) -> list:
     """ltx-core's conditioning items of one stage (`grid`: its latent grid), made by ltx-pipelines'
     combined_image_conditionings itself (load_image_conditioning: decode, H.264 round trip at the CRF, resize
     + centre crop, normalise; then `encode`, the stage's video encoder graph; frame 0 replaces the first latent
     frame, a later one is appended as a keyframe). `append_all`: every image appended, frame 0 too, by
-    image_conditionings_by_adding_guiding_latent (KeyframeInterpolationPipeline). It reads each image from an upright 8-bit RGB PNG that `read_image` wrote from the checked file:
-    upstream's decode_image ignores EXIF orientation and mishandles greyscale or palette files, and the user's
-    file is then read once, by the checked reader."""
-    import tempfile
-
-    from PIL import Image
-
+    image_conditionings_by_adding_guiding_latent (KeyframeInterpolationPipeline). `images`: `upright`'s copies."""
     from ltx_trt.core.compat import install_torchaudio_placeholder
 
     install_torchaudio_placeholder()
@@ -62,16 +78,9 @@ def conditionings(images: list[ImageCondition], grid: Grid, encode: Callable[[to
     from ltx_pipelines.utils.helpers import combined_image_conditionings, image_conditionings_by_adding_guiding_latent
 
     make = image_conditionings_by_adding_guiding_latent if append_all else combined_image_conditionings
-
-    with tempfile.TemporaryDirectory(prefix="ltx-trt-image-") as folder:
-        inputs = []
-        for i, image in enumerate(images):
-            upright = Path(folder) / f"{i}.png"
-            # lossless, uncompressed (a 1080p PNG at the default level takes ~1 s to write): what upstream decodes
-            Image.fromarray(read_image(image.path)).save(upright, compress_level=0)
-            inputs.append(ImageConditioningInput(str(upright), image.frame, image.strength, image.crf))
-        return make(images=inputs, height=grid.height * 32, width=grid.width * 32, video_encoder=encode, dtype=dtype,
-                    device=device)
+    inputs = [ImageConditioningInput(str(i.path), i.frame, i.strength, i.crf) for i in images]
+    return make(images=inputs, height=grid.height * 32, width=grid.width * 32, video_encoder=encode, dtype=dtype,
+                device=device)
 
 
 def conditioned_state(items: list, grid: Grid, fps: int, initial: torch.Tensor | None, dtype: torch.dtype, device):

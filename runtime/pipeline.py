@@ -146,7 +146,17 @@ def denoised_latents(tokens: dict[str, torch.Tensor], seed: int, *, graphs: Buck
                      done: Callable[[list[str]], None], guidance: Guidance | None = None,
                      images: tuple[ImageCondition, ...] = ()) -> dict[str, torch.Tensor]:
     """Text tokens -> the final (1, N, 128) video and audio latents: encode, stage 1, upsample, stage 2; each
-    stage conditioned on `images` (encoded at its size) as ltx-pipelines' pipelines do."""
+    stage conditioned on `images` (encoded at its size) as ltx-pipelines' pipelines do. Each image file is
+    read, checked and made upright once for both stages (runtime/conditioning.py `upright`)."""
+    with conditioning.upright(images) as upright:
+        return _denoised(tokens, seed, graphs=graphs, bucket=bucket, config=config, executor=executor, device=device,
+                         cuda_graphs=cuda_graphs, progress=progress, done=done, guidance=guidance, images=upright)
+
+
+def _denoised(tokens: dict[str, torch.Tensor], seed: int, *, graphs: BucketGraphs, bucket: Bucket, config: dict,
+              executor: Executor, device: torch.device, cuda_graphs: bool, progress: Progress,
+              done: Callable[[list[str]], None], guidance: Guidance | None,
+              images: tuple[ImageCondition, ...]) -> dict[str, torch.Tensor]:
     prompts = [tokens] if guidance is None else [tokens, guidance.negative_tokens]
     with progress.stage("text", "Gemma-3 encoder + connector" + ("" if guidance is None else ", prompt and negative")):
         text, *negative = encode_text(executor, graphs, prompts, device, done)

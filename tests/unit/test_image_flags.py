@@ -14,7 +14,7 @@ from PIL import Image
 from ltx_trt.core.compat import install_torchaudio_placeholder
 from ltx_trt.core.conditioning import ImageCondition
 from ltx_trt.core.shapes import Grid
-from ltx_trt.runtime.conditioning import conditionings, read_image
+from ltx_trt.runtime.conditioning import conditionings, read_image, upright
 from tests.e2e.test_image_conditioning import write_test_image
 from tests.unit.test_pipeline_flags import DISTILLED_FILE, _guided, _one_line_error, _run, files, runs  # noqa: F401
 
@@ -103,7 +103,8 @@ def _encode(image: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("name, crf", [("ok.png", DEFAULT_IMAGE_CRF), ("ok.png", 0), ("ok.webp", DEFAULT_IMAGE_CRF)])
 def test_conditioning_items_equal_ltx_pipelines_combined_image_conditionings(images, name, crf):
     grid = Grid(2, 8, 12, 1)
-    ours = conditionings([ImageCondition(images / name, 0, 0.7, crf)], grid, _encode, torch.bfloat16, "cpu")
+    with upright((ImageCondition(images / name, 0, 0.7, crf),)) as copies:  # as the pipeline reads it
+        ours = conditionings(list(copies), grid, _encode, torch.bfloat16, "cpu")
     official = combined_image_conditionings([ImageConditioningInput(str(images / name), 0, 0.7, crf)], 256, 384,
                                              _encode, torch.bfloat16, torch.device("cpu"))
     assert [type(i) for i in ours] == [type(i) for i in official] == [VideoConditionByLatentIndex]
@@ -117,6 +118,6 @@ def test_exif_orientation_is_applied(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # stored rotated: shown turned 90 degrees clockwise
     Image.fromarray(pixels).save(tmp_path / "turned.jpg", exif=exif, quality=100)
-    upright = read_image(tmp_path / "turned.jpg")
-    assert upright.shape == (64, 40, 3)
-    assert upright[:32].mean() > 200 and upright[32:].mean() < 50  # the white half is now on top
+    shown = read_image(tmp_path / "turned.jpg")
+    assert shown.shape == (64, 40, 3)
+    assert shown[:32].mean() > 200 and shown[32:].mean() < 50  # the white half is now on top
