@@ -14,9 +14,17 @@ from ltx_trt.core.profiles import load_profile
 pytest.importorskip("tensorrt_rtx", reason="needs the tensorrt-rtx package (pip install tensorrt-rtx)")
 
 
-def _build(artifacts, profile):
+def _build(artifacts, profile, *flags):
     return CliRunner().invoke(main, ["build-engines", "--gpu", profile, "--model", "tiny",
-                                     "--artifacts", str(artifacts)])
+                                     "--artifacts", str(artifacts), *flags])
+
+
+def _transformer_variant(tiny_export, profile, *flags):
+    """The artifacts folder after exporting the transformer alone with `flags` and building its engines."""
+    artifacts = tiny_export(profile, *flags, "--component", "transformer")
+    result = _build(artifacts, profile, *flags)
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return artifacts
 
 
 @pytest.mark.parametrize("profile", ["rtx3060", "rtx4090", "rtx5090"])
@@ -54,11 +62,7 @@ def test_tiny_engines_build_for_every_rtx_profile(tiny_export, profile):
 
 
 def test_nvfp4_blocks_build_for_the_rtx5090_as_fp4_gemms(tiny_export):
-    flags = ("--precision", "transformer=nvfp4")
-    artifacts = tiny_export("rtx5090", *flags, "--component", "transformer")
-    result = CliRunner().invoke(main, ["build-engines", "--gpu", "rtx5090", "--model", "tiny", "--artifacts",
-                                       str(artifacts), *flags])
-    assert result.exit_code == 0, result.output + repr(result.exception)
+    artifacts = _transformer_variant(tiny_export, "rtx5090", "--precision", "transformer=nvfp4")
     folder = artifacts / "tiny" / "rtx5090+transformer-nvfp4" / "engines"
     engines = json.loads((folder / "manifest.json").read_text())["engines"]
     fp4 = {k: e["memory"]["matrix_products"] for k, e in engines.items() if k.endswith(".block_nvfp4")}
@@ -67,11 +71,7 @@ def test_nvfp4_blocks_build_for_the_rtx5090_as_fp4_gemms(tiny_export):
 
 
 def test_keyframe_graphs_build_in_their_own_folder(tiny_export):
-    flags = ("--keyframes", "1")
-    artifacts = tiny_export("rtx4090", *flags, "--component", "transformer")
-    result = CliRunner().invoke(main, ["build-engines", "--gpu", "rtx4090", "--model", "tiny", "--artifacts",
-                                       str(artifacts), *flags])
-    assert result.exit_code == 0, result.output + repr(result.exception)
+    artifacts = _transformer_variant(tiny_export, "rtx4090", "--keyframes", "1")
     profile = artifacts / "tiny" / "rtx4090+keyframes-1"
     onnx = json.loads((profile / "onnx" / "manifest.json").read_text())["graphs"]
     engines = json.loads((profile / "engines" / "manifest.json").read_text())["engines"]

@@ -1,8 +1,6 @@
 """`ltx-trt run --prompts FILE` on the tiny model: the good lines render with one load, the bad ones are reported and
 skipped, a table ends the run; every field is refused by `run`'s rules before any model work."""
 
-from pathlib import Path
-
 import pytest
 from click.testing import CliRunner
 
