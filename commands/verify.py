@@ -79,8 +79,9 @@ def verify(profile: Profile, source: ModelSource, artifacts: Path, components: t
     files = model_files(profile, source, artifacts)
     graphs = [g for g in physical(profile_graphs(profile, files.dims)) if not components or g.component in components]
     fingerprint = files.checkpoint.header.fingerprint
-    pack = None if engines is None else install_pack(engines, artifacts, profile, files.architecture,
-                                                      "tensorrt" if devices.cuda_gpu() else "onnxruntime")
+    # the pack's GPU check is the engines' only where they will run (the same test as _target's)
+    runs = "tensorrt" if _engines_run_here(profile) else "onnxruntime"
+    pack = None if engines is None else install_pack(engines, artifacts, profile, files.architecture, runs)
     export = stored.check_onnx(artifacts, source, profile, fingerprint, graphs, pack)
     target = _target(profile, source, artifacts, fingerprint, graphs, export, log, pack)
     if pack is None:
@@ -136,7 +137,7 @@ def _target(profile: Profile, source: ModelSource, artifacts: Path, fingerprint:
             export: stored.Artifacts, log: Callable[[str], None], pack: Path | None = None) -> Target:
     """The engines on a CUDA GPU with the profile's backend installed; else ONNX Runtime on the CPU (said so)."""
     gpu, version = devices.cuda_gpu(), devices.backend_version(profile.backend)
-    if gpu is not None and version is not None:
+    if _engines_run_here(profile):
         from ltx_trt.runtime.executors.tensorrt import TensorRTExecutor
 
         engines = stored.check_engines(artifacts, source, profile, fingerprint, graphs, pack)
@@ -151,6 +152,11 @@ def _target(profile: Profile, source: ModelSource, artifacts: Path, fingerprint:
 
     executor = OnnxRuntimeExecutor(export.folder, export.manifest, (CPU,), export.fix)
     return Target(executor, torch.device("cpu"), f"onnxruntime {onnxruntime.__version__} (CPU)", None, pack)
+
+
+def _engines_run_here(profile: Profile) -> bool:
+    """A CUDA GPU and the profile's backend: verify runs the engines; otherwise the ONNX on the CPU."""
+    return devices.cuda_gpu() is not None and devices.backend_version(profile.backend) is not None
 
 
 def _check(graph: Graph, reference: Path | tuple | None, target: Target) -> Row:
