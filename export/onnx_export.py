@@ -2,13 +2,15 @@
 
 Weights that are zero-copy views of a safetensors file (model/weights.py) are not copied: the ONNX
 external-data entries point at their bytes inside a hard link of that file placed next to the .onnx.
-Everything else large goes to `<graph>.data`; small constants stay inline.
+Everything else large goes to `<graph>.data`; small constants stay inline. The source paths in the stack traces
+torch's exporter stores on every node are made relative, so an ONNX names no folder of the machine that built it.
 Imports torch, onnx, onnx_ir; of ltx_trt, imports core and model.
 """
 
 import contextlib
 import logging
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -20,6 +22,9 @@ from ltx_trt.core.plan import Graph
 from ltx_trt.export.quantized_onnx import TRANSLATIONS, opset_of, retype_packed
 
 INLINE_BYTES = 1 << 16  # initializers above this size go to external data
+STACK_TRACE = "pkg.torch.onnx.stack_trace"  # the node metadata holding the Python frames that made the node
+SOURCE_ROOT = Path(__file__).resolve().parent.parent  # where ltx_trt's packages are (an editable checkout)
+_FRAME_FILE = re.compile(r'File "([^"]+)"')
 
 
 def trace(wrapper: torch.nn.Module, args: list[torch.Tensor], graph: Graph, overrides=contextlib.nullcontext):
@@ -76,9 +81,31 @@ def save(model: ir.Model, wrapper: torch.nn.Module, out_dir: Path, stem: str, or
         elif value.const_value is not None and value.const_value.nbytes > INLINE_BYTES:
             value.const_value = own.append(name, value.const_value, out_dir)
     own.close()
+    portable_stack_traces(model)
     proto = ir.to_proto(model)
     onnx.save_model(proto, out_dir / f"{stem}.onnx")
     return [out_dir / name for name in links.values()] + ([own.path] if own.used else [])
+
+
+def portable_stack_traces(model: ir.Model) -> None:
+    """Rewrite the file of every frame in the nodes' stack traces: a path under site-packages keeps what follows
+    it (`ltx_core/model/...`), one in ltx_trt's checkout becomes `ltx_trt/<path inside it>`, anything else its
+    file name. The traces still say which code made a node; the ONNX no longer carries the build machine's
+    folders (packs are shared) and is the same bytes from any checkout (export cache, reproducible packs)."""
+    graphs = [model.graph, *model.functions.values()]
+    for node in (n for g in graphs for n in ir.traversal.RecursiveGraphIterator(g)):
+        trace = node.metadata_props.get(STACK_TRACE)
+        if trace:
+            node.metadata_props[STACK_TRACE] = _FRAME_FILE.sub(lambda m: f'File "{_portable(m.group(1))}"', trace)
+
+
+def _portable(path: str) -> str:
+    for marker in ("/site-packages/", "/dist-packages/"):
+        if marker in path:
+            return path.rsplit(marker, 1)[1]
+    if Path(path).is_relative_to(SOURCE_ROOT):
+        return "ltx_trt/" + Path(path).relative_to(SOURCE_ROOT).as_posix()
+    return Path(path).name
 
 
 def _link(source: Path, out_dir: Path, links: dict[Path, str]) -> str | None:

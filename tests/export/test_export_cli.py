@@ -42,6 +42,25 @@ def test_tiny_export_writes_every_component_and_a_manifest(tiny_export):
     assert not (folder.parent / "onnx.partial").exists()
 
 
+def test_the_onnx_names_no_folder_of_the_machine_that_exported_it(tiny_export):
+    """torch's exporter stores each node's Python stack trace; its paths are made relative (export/onnx_export.py)."""
+    import sys
+    from pathlib import Path
+
+    from ltx_trt.export.onnx_export import SOURCE_ROOT, STACK_TRACE
+
+    folder = tiny_export("rtx4090") / "tiny" / "rtx4090" / "onnx"
+    machine = {str(SOURCE_ROOT).encode(), sys.prefix.encode(), b"site-packages", str(Path.home()).encode() + b"/"}
+    traced = 0
+    for path in sorted(folder.glob("*.onnx")):
+        data = path.read_bytes()
+        assert not [m for m in machine if m in data], path.name
+        proto = onnx.load_from_string(data)
+        traced += sum(p.key == STACK_TRACE and 'File "ltx_core/' in p.value for n in proto.graph.node
+                      for p in n.metadata_props)
+    assert traced > 0  # the traces are still there, relative
+
+
 def test_interrupted_export_leaves_no_manifest_and_no_partial_folder(tiny_export, tmp_path, monkeypatch):
     artifacts = tiny_export("rtx4090")  # the tiny weights already exist there
     target = tmp_path / "art"
