@@ -1,5 +1,6 @@
-"""How the parity tests call ltx-pipelines' own pipeline objects on the tiny model: one context manager that
-patches a pipeline module so its stage latents are recorded and its text contexts are fixed."""
+"""How the parity tests run both sides on the tiny model with the same text contexts and record their stage
+latents: `official_stages` patches an ltx-pipelines module for one call of its pipeline object, `our_stages`
+patches ltx_trt.runtime.pipeline for one `run`."""
 
 import types
 from contextlib import contextmanager
@@ -33,3 +34,41 @@ def official_stages(module, contexts: list[dict], decode: bool = False):
         if not torch.cuda.is_available():
             patch.setattr(torch.cuda, "synchronize", lambda *args: None)
         yield recorded
+
+
+@contextmanager
+def our_stages(contexts: list[dict]):
+    """Patch ltx_trt.runtime.pipeline for one run: `encode_text` returns `contexts` (no Gemma); each stage's
+    latents, cleared of appended keyframe tokens, are appended to the yielded `.latents` shaped as an official
+    stage returns them; the mp4 is not written, its frames and waveform are kept in `.written`."""
+    from ltx_trt.runtime import media, pipeline
+
+    ran = types.SimpleNamespace(latents=[], written={})
+    cleared = pipeline._cleared
+
+    def recording(latents, grid):
+        out = cleared(latents, grid)
+        ran.latents.extend([unpatchified(grid, out["video"], "video"), unpatchified(grid, out["audio"], "audio")])
+        return out
+
+    def mp4(path, frames, fps, waveform, rate):
+        ran.written.update(frames=frames.clone(), waveform=waveform.clone())
+        return path
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "_cleared", recording)
+        patch.setattr(pipeline, "encode_text", lambda executor, graphs, prompts, device, done: contexts)
+        patch.setattr(media, "write_mp4", mp4)
+        yield ran
+
+
+def unpatchified(grid, tokens: torch.Tensor, modality: str) -> torch.Tensor:
+    """(1, N, 128) tokens of a stage's `grid` as the official stage returns its latent: (1, 128, F, H, W) video,
+    (1, 8, T, 16) audio."""
+    from ltx_core.components.patchifiers import AudioPatchifier, VideoLatentPatchifier
+    from ltx_core.types import AudioLatentShape, VideoLatentShape
+
+    if modality == "video":
+        shape = VideoLatentShape(1, 128, grid.frames, grid.height, grid.width)
+        return VideoLatentPatchifier(1).unpatchify(tokens, output_shape=shape).clone()
+    return AudioPatchifier(1).unpatchify(tokens, output_shape=AudioLatentShape(1, 8, grid.audio_tokens, 16)).clone()

@@ -21,8 +21,7 @@ from ltx_trt.cli import main
 from ltx_trt.core.profiles import load_profile
 from ltx_trt.core.source import tiny_source
 from ltx_trt.model import ltx23_config, synthetic
-from ltx_trt.runtime import media, pipeline
-from tests.official import official_stages
+from tests.official import official_stages, our_stages
 
 PROFILE = "rtx4090"
 BUCKET = load_profile(PROFILE).buckets[0]
@@ -93,41 +92,13 @@ def _with_stg_block(params, block: int):
 
 def _ours(tiny, executor: str, tmp_path: Path, name: str = "two-stage", extra: tuple[str, ...] = ()) -> dict:
     """`ltx-trt run --pipeline <name>` through the CLI, stage latents and the muxed streams recorded."""
-    recorded, written = [], {}
-    stage = "res2s_denoise" if name == "hq" else "denoise"  # what runs one stage
-    denoise = getattr(pipeline, stage)
-
-    def recording(step, *args, **kwargs):
-        out = denoise(step, *args, **kwargs)
-        recorded.extend([_unpatchified(step, out["video"], "video"), _unpatchified(step, out["audio"], "audio")])
-        return out
-
-    def mp4(path, frames, fps, waveform, rate):
-        written.update(frames=frames.clone(), waveform=waveform.clone())
-        return path
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pipeline, stage, recording)
-        patch.setattr(pipeline, "encode_text", lambda executor, graphs, prompts, device, done: tiny.contexts)
-        patch.setattr(media, "write_mp4", mp4)
+    with our_stages(tiny.contexts) as ran:
         result = CliRunner().invoke(main, ["run", "--gpu", PROFILE, "--model", "tiny", "--artifacts",
                                            str(tiny.artifacts), "--executor", executor, "--pipeline", name,
                                            "--lora", f"{tiny.lora}:{LORA_STRENGTH}", "--output",
                                            str(tmp_path / "clip.mp4"), "--prompt", "unused", *FLAGS[name], *extra])
     assert result.exit_code == 0, result.output + repr(result.exception)
-    return {"latents": recorded, "output": result.output, **written}
-
-
-def _unpatchified(step, tokens, modality):
-    """(1, N, 128) tokens as the official stage returns its latent: (1, 128, F, H, W) / (1, 8, T, 16)."""
-    from ltx_core.components.patchifiers import AudioPatchifier, VideoLatentPatchifier
-    from ltx_core.types import AudioLatentShape, VideoLatentShape
-
-    grid = step.grid
-    if modality == "video":
-        shape = VideoLatentShape(1, 128, grid.frames, grid.height, grid.width)
-        return VideoLatentPatchifier(1).unpatchify(tokens, output_shape=shape).clone()
-    return AudioPatchifier(1).unpatchify(tokens, output_shape=AudioLatentShape(1, 8, grid.audio_tokens, 16)).clone()
+    return {"latents": ran.latents, "output": result.output, **ran.written}
 
 
 def _assert_equal_runs(official: dict, ours: dict) -> None:

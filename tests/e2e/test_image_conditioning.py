@@ -22,9 +22,8 @@ from PIL import Image
 from ltx_trt.cli import main
 from ltx_trt.core.profiles import load_profile
 from ltx_trt.core.source import tiny_source
-from ltx_trt.runtime import media, pipeline
-from tests.e2e.test_dev_pipelines import _unpatchified
-from tests.official import official_stages
+from ltx_trt.runtime import pipeline
+from tests.official import official_stages, our_stages
 from tests.reference import RELATIVE_L2, relative_l2
 from tests.runtime.test_sampler_parity import BF16_TRANSFORMER
 
@@ -55,11 +54,10 @@ def tiny(tiny_export, tmp_path_factory):
                                  image=image, contexts=contexts)
 
 
-def _official(tiny) -> list[torch.Tensor]:
-    """DistilledPipeline called with `images=` as its CLI calls it; the stage latents recorded."""
+def official_distilled(tiny, images: list) -> list[torch.Tensor]:
+    """DistilledPipeline called with `images=` (ltx-pipelines' ImageConditioningInput) as its CLI calls it; the
+    stage latents recorded (after upstream's clear_conditioning)."""
     from ltx_pipelines import distilled
-    from ltx_pipelines.utils.args import ImageConditioningInput
-    from ltx_pipelines.utils.constants import DEFAULT_IMAGE_CRF
 
     with official_stages(distilled, tiny.contexts) as recorded:
         src = tiny.source
@@ -68,31 +66,19 @@ def _official(tiny) -> list[torch.Tensor]:
                                            device=torch.device("cpu"))
         with torch.inference_mode():
             pipe(prompt="unused", seed=SEED, height=BUCKET.height, width=BUCKET.width, num_frames=BUCKET.frames,
-                 frame_rate=float(BUCKET.fps),
-                 images=[ImageConditioningInput(str(tiny.image), 0, STRENGTH, DEFAULT_IMAGE_CRF)])
+                 frame_rate=float(BUCKET.fps), images=images)
     return recorded
 
 
 def _ours(tiny, executor: str, tmp_path: Path) -> list[torch.Tensor]:
-    recorded = []
-    denoise = pipeline.denoise
-
-    def recording(step, *args, **kwargs):
-        out = denoise(step, *args, **kwargs)
-        recorded.extend([_unpatchified(step, out["video"], "video"), _unpatchified(step, out["audio"], "audio")])
-        return out
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pipeline, "denoise", recording)
-        patch.setattr(pipeline, "encode_text", lambda executor, graphs, prompts, device, done: tiny.contexts)
-        patch.setattr(media, "write_mp4", lambda path, *args: path)
+    with our_stages(tiny.contexts) as ran:
         result = CliRunner().invoke(main, ["run", "--gpu", PROFILE, "--model", "tiny", "--artifacts",
                                            str(tiny.artifacts), "--executor", executor, "--output",
                                            str(tmp_path / "clip.mp4"), "--prompt", "unused",
                                            "--image", f"{tiny.image}:0:{STRENGTH}", *COMMON])
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert "image" in result.output and "video encoder" in result.output
-    return recorded
+    return ran.latents
 
 
 class _Routed:
@@ -135,22 +121,12 @@ def _onnx(tiny) -> list[torch.Tensor]:
                            torch.device("cpu"))
     transformer = chain.block_chain(inner, [graphs.stage1, graphs.stage2], files.dims.transformer,
                                     checkpoint_reader(files.checkpoint), torch.bfloat16, torch.device("cpu"))
-    recorded = []
-    denoise = pipeline.denoise
-
-    def recording(step, *args, **kwargs):
-        out = denoise(step, *args, **kwargs)
-        recorded.extend([_unpatchified(step, out["video"], "video"), _unpatchified(step, out["audio"], "audio")])
-        return out
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pipeline, "denoise", recording)
-        patch.setattr(pipeline, "encode_text", lambda executor, graphs, prompts, device, done: tiny.contexts)
+    with our_stages(tiny.contexts) as ran:
         pipeline.denoised_latents({}, SEED, graphs=graphs, bucket=BUCKET, config=files.config,
                                   executor=_Routed(transformer, others), device=torch.device("cpu"), cuda_graphs=False,
                                   progress=Progress(lambda line: None), done=lambda keys: None,
                                   images=(ImageCondition(tiny.image, 0, STRENGTH, DEFAULT_IMAGE_CRF),))
-    return recorded
+    return ran.latents
 
 
 NAMES = ["stage-1 video", "stage-1 audio", "stage-2 video", "stage-2 audio"]
@@ -158,7 +134,10 @@ NAMES = ["stage-1 video", "stage-1 audio", "stage-2 video", "stage-2 audio"]
 
 @pytest.fixture(scope="module")
 def official(tiny):
-    return _official(tiny)
+    from ltx_pipelines.utils.args import ImageConditioningInput
+    from ltx_pipelines.utils.constants import DEFAULT_IMAGE_CRF
+
+    return official_distilled(tiny, [ImageConditioningInput(str(tiny.image), 0, STRENGTH, DEFAULT_IMAGE_CRF)])
 
 
 def test_image_to_video_equals_the_official_distilled_pipeline_bit_for_bit(tiny, official, tmp_path):

@@ -7,7 +7,6 @@ made for that many appended frames. Same checkpoint, images, seed and text conte
 tests/e2e/test_image_conditioning.py (its fixtures, its export); compared: both stages' latents.
 """
 
-import types
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +16,10 @@ from click.testing import CliRunner
 from PIL import Image
 
 from ltx_trt.cli import main
-from ltx_trt.runtime import media, pipeline
-from tests.e2e.test_dev_pipelines import _unpatchified
-from tests.e2e.test_image_conditioning import BUCKET, COMMON, PROFILE, SEED, _Routed, tiny  # noqa: F401 (a fixture)
-from tests.official import official_stages
+from ltx_trt.runtime import pipeline
+from tests.e2e.test_image_conditioning import (BUCKET, COMMON, PROFILE, SEED, _Routed, official_distilled,  # noqa: F401
+                                               tiny)  # (a fixture)
+from tests.official import our_stages
 from tests.reference import RELATIVE_L2, relative_l2
 from tests.runtime.test_sampler_parity import BF16_TRANSFORMER
 
@@ -30,7 +29,7 @@ NAMES = ["stage-1 video", "stage-1 audio", "stage-2 video", "stage-2 audio"]
 
 @pytest.fixture(scope="module")
 def official(tiny, keyframe):
-    return _official_distilled(tiny, _inputs(tiny, keyframe))
+    return official_distilled(tiny, _inputs(tiny, keyframe))
 
 
 @pytest.fixture(scope="module")
@@ -51,41 +50,14 @@ def _inputs(tiny, keyframe):
             ImageConditioningInput(str(keyframe), FRAME, STRENGTH, DEFAULT_IMAGE_CRF)]
 
 
-def _official_distilled(tiny, images) -> list[torch.Tensor]:
-    """DistilledPipeline(images=...) with the stage latents recorded (after upstream's clear_conditioning)."""
-    from ltx_pipelines import distilled
-
-    with official_stages(distilled, tiny.contexts) as recorded:
-        src = tiny.source
-        pipe = distilled.DistilledPipeline(distilled_checkpoint_path=str(src.checkpoint), gemma_root=str(src.gemma),
-                                           spatial_upsampler_path=str(src.upsampler), loras=[],
-                                           device=torch.device("cpu"))
-        with torch.inference_mode():
-            pipe(prompt="unused", seed=SEED, height=BUCKET.height, width=BUCKET.width, num_frames=BUCKET.frames,
-                 frame_rate=float(BUCKET.fps), images=images)
-    return recorded
-
-
 def _ours(tiny, flags: list[str], tmp_path: Path, contexts=None) -> tuple[list[torch.Tensor], str]:
     """`run --executor torch` with `flags`; the stage latents as the pipeline hands them on, and the output."""
-    recorded = []
-    cleared = pipeline._cleared
-
-    def recording(latents, grid):
-        out = cleared(latents, grid)
-        step = types.SimpleNamespace(grid=grid)
-        recorded.extend([_unpatchified(step, out["video"], "video"), _unpatchified(step, out["audio"], "audio")])
-        return out
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pipeline, "_cleared", recording)
-        patch.setattr(pipeline, "encode_text", lambda executor, graphs, prompts, device, done: contexts or tiny.contexts)
-        patch.setattr(media, "write_mp4", lambda path, *args: path)
+    with our_stages(contexts or tiny.contexts) as ran:
         result = CliRunner().invoke(main, ["run", "--gpu", PROFILE, "--model", "tiny", "--artifacts",
                                            str(tiny.artifacts), "--executor", "torch", "--output",
                                            str(tmp_path / "clip.mp4"), "--prompt", "unused", *flags, *COMMON])
     assert result.exit_code == 0, result.output + repr(result.exception)
-    return recorded, result.output
+    return ran.latents, result.output
 
 
 def _assert_equal(ours, official) -> None:
@@ -101,7 +73,7 @@ def test_a_keyframe_past_frame_0_equals_the_official_distilled_pipeline_bit_for_
     _assert_equal(ours, official)
     assert "2 image(s)" in output
     # the keyframe matters: without it the stage-2 video is elsewhere
-    alone = _official_distilled(tiny, _inputs(tiny, keyframe)[:1])
+    alone = official_distilled(tiny, _inputs(tiny, keyframe)[:1])
     assert not torch.equal(alone[2], official[2])
 
 
@@ -132,24 +104,13 @@ def _onnx(tiny, artifacts: Path, keyframe: Path) -> list[torch.Tensor]:
                            torch.device("cpu"))
     transformer = chain.block_chain(inner, [graphs.stage1, graphs.stage2], files.dims.transformer,
                                     checkpoint_reader(files.checkpoint), torch.bfloat16, torch.device("cpu"))
-    recorded = []
-    cleared = pipeline._cleared
-
-    def recording(latents, grid):
-        out = cleared(latents, grid)
-        step = types.SimpleNamespace(grid=grid)
-        recorded.extend([_unpatchified(step, out["video"], "video"), _unpatchified(step, out["audio"], "audio")])
-        return out
-
     images = (ImageCondition(tiny.image, 0, 1.0, DEFAULT_IMAGE_CRF),
               ImageCondition(keyframe, FRAME, STRENGTH, DEFAULT_IMAGE_CRF))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pipeline, "_cleared", recording)
-        patch.setattr(pipeline, "encode_text", lambda executor, graphs, prompts, device, done: tiny.contexts)
+    with our_stages(tiny.contexts) as ran:
         pipeline.denoised_latents({}, SEED, graphs=graphs, bucket=BUCKET, config=files.config,
                                   executor=_Routed(transformer, others), device=torch.device("cpu"), cuda_graphs=False,
                                   progress=Progress(lambda line: None), done=lambda keys: None, images=images)
-    return recorded
+    return ran.latents
 
 
 def test_a_keyframe_through_onnx_runtime_is_within_the_bf16_tolerance(tiny, tiny_export, keyframe, official):
