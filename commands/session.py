@@ -110,7 +110,7 @@ class Session:
         return path
 
     def close(self) -> None:
-        """Let go of the executor (engines, sessions, modules) and the kept weights; the session cannot run after this."""
+        """Let go of the executor (engines, sessions, modules) and the kept weights; no clip runs after this."""
         if self.kept is not None:
             self.kept.drop()
         self.opened = None
