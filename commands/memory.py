@@ -20,6 +20,12 @@ def weight_budget(profile: Profile, graphs: list[Graph], activation_bytes: int |
     weight streaming. `activation_bytes`: what the executor reserved for activations, if it knows."""
     if not profile.memory.weight_streaming:
         return None
+    return weight_room(profile, graphs, activation_bytes)
+
+
+def weight_room(profile: Profile, graphs: list[Graph], activation_bytes: int | None = None) -> int:
+    """Device bytes the profile's plan leaves to weights at once, streaming or not: `resident_gib` less the
+    executor's activation memory and the run's buffers."""
     scratch = activation_bytes if activation_bytes is not None else int(ENGINE_SCRATCH_GIB * 2**30)
     return int(profile.memory.resident_gib * 2**30) - scratch - buffer_bytes(graphs)
 

@@ -4,8 +4,9 @@
 Opening picks the executor and opens it for the graphs the pipeline may run (every bucket and pipeline
 of the profile for the API; one request's graphs for a single `run`). Each clip then builds its text and
 transformer chains over that executor and runs runtime.pipeline.generate with `release=True`, so a clip
-holds at most what one `run` holds. What stays between clips and what is packed again is KEPT (by
-executor) and docs/DESIGN.md "Load once, generate many". Imports core, model (through commands) and runtime.
+holds at most what one `run` holds; the transformer's packed weights stay for the next clip where they fit
+(commands/keep.py). What stays between clips and what is packed again is KEPT (by executor), KeptWeights and
+docs/DESIGN.md "Load once, generate many". Imports core, model (through commands) and runtime.
 """
 
 import dataclasses
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from ltx_trt.commands.choice import choose_executor
+from ltx_trt.commands.keep import KeptWeights, keep_check, weight_key
 from ltx_trt.commands.opening import chained, model_files, open_executor
 from ltx_trt.commands.pack import install_pack
 from ltx_trt.commands.request import RunRequest, check_output
@@ -69,6 +71,8 @@ class Session:
         self.opened = dataclasses.replace(opened, executor=_Keeping(opened.executor, KEPT[self.kind] == "modules"))
         self._pending = progress.seconds  # the one-time opening, shown in the first clip's summary
         self.clips = 0
+        # the transformer's weights between clips, where they fit (commands/keep.py); a single `run` has no next clip
+        self.kept = KeptWeights(log) if only is None else None
 
     def run(self, request: RunRequest, progress: Progress | None = None) -> Path:
         """Render `request` (this session's profile, model and artifacts) into request.output; returns its path."""
@@ -90,6 +94,8 @@ class Session:
         with progress.stage("load", self.kind if self.clips == 0 else f"{self.kind}, clip {self.clips + 1}"):
             executor = chained(self.opened, request, self.files, graphs.all(), log)
             announce_packing(executor, progress)
+            if self.kept is not None:
+                self.kept.lend(executor, weight_key(request, graphs), keep_check(request, graphs, self.opened))
             announce_kernels(self.opened.executor.inner, progress, log)
             tokens = tokenize(request.source.gemma, request.prompt, log)
             guidance = None if guiders is None else _guidance(request, guiders, graphs, log)
@@ -104,7 +110,9 @@ class Session:
         return path
 
     def close(self) -> None:
-        """Let go of the executor (engines, sessions, modules); the session cannot run after this."""
+        """Let go of the executor (engines, sessions, modules) and the kept weights; no clip runs after this."""
+        if self.kept is not None:
+            self.kept.drop()
         self.opened = None
         if devices.cuda_gpu() is not None:
             import torch

@@ -149,6 +149,12 @@ def store_factory(layout: ChainWeights, read: Callable[[str, int, str], torch.Te
     return make
 
 
+def packed_bytes(layout: ChainWeights, dtype: torch.dtype) -> int:
+    """Bytes of a whole packed set (pre, post and every block): what a store holds when nothing streams."""
+    size = {part: PackLayout.of(layout.params(part), dtype).nbytes for part in ("pre", "post", *layout.block_parts())}
+    return size["pre"] + size["post"] + sum(size[layout.part_of(i)] for i in range(layout.blocks))
+
+
 def _kinds(kinds: list[str], dtype: torch.dtype) -> str:
     """'44 fp8 + 4 bf16 blocks': how many blocks of each kind (ChainWeights.part_of), quantized ones first."""
     plain = {torch.bfloat16: "bf16", torch.float32: "fp32"}.get(dtype, str(dtype))
