@@ -6,9 +6,9 @@ vs ltx-pipelines' DistilledPipeline object called N times, in one run of this sc
     python benchmarks/gpu_throughput.py --gpu rtx4090 --model tiny --artifacts artifacts --clips 2   # CPU dry run
 
 --precision transformer=bf16 (repeatable) runs the ltx-trt sides in the official pipeline's precision.
---sides picks some of api,processes,official (each side's figures are added to --json as it ends, so sides
-may run in consecutive calls over the same files); --image PNG conditions every clip of every side on that
-image at frame 0 (image-to-video: ltx-trt's `--image`, the official `images=[ImageConditioningInput(...)]`).
+--sides picks some of api,api-packing,processes,official (each side's figures are added to --json as it ends, so
+sides may run in consecutive calls over the same files; api-packing is the API with the transformer's weights
+packed per clip, as before they were kept); --image PNG conditions every clip of every side on that image at frame 0 (image-to-video: ltx-trt's `--image`, the official `images=[ImageConditioningInput(...)]`).
 
 Every side renders the same N prompts (seeds 10, 11, ...) at the profile bucket --width/--height/--frames
 (default 768x512x121) into a temporary folder. Reported: each clip's wall-clock seconds, the first clip's
@@ -51,7 +51,19 @@ def api_side(args, folder: Path) -> dict:
             now = time.perf_counter()
             times.append(now - started)  # the first clip includes opening the pipeline
             started = now
-    return series(times)
+        kept = pipe.session.kept.reused  # clips that ran on the previous clip's transformer weights
+    return {**series(times), "clips_on_kept_weights": kept}
+
+
+def api_packing_side(args, folder: Path) -> dict:
+    """The API side with the transformer's weights packed for every clip, as before commands/keep.py kept them
+    (its rule refuses every time): the other half of a side-by-side figure."""
+    from unittest import mock
+
+    from ltx_trt.commands import keep
+
+    with mock.patch.object(keep, "keep_refusal", lambda *args: "the benchmark packs them per clip"):
+        return api_side(args, folder)
 
 
 def process_side(args, folder: Path) -> dict:
@@ -126,7 +138,7 @@ def main() -> None:
             args.json.write_text(json.dumps(report, indent=1))
 
 
-SIDES = {"api": api_side, "processes": process_side, "official": official_side}
+SIDES = {"api": api_side, "api-packing": api_packing_side, "processes": process_side, "official": official_side}
 
 
 if __name__ == "__main__":
